@@ -1,0 +1,94 @@
+"""What a DataLoader's dataset is known to be: in memory, an unsharded iterable, or
+code that makes CUDA tensors. Each one changes what advice is safe to give."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.facts import BoundCall, Facts
+from torchlint.analysis.model import ClassInfo, FunctionInfo, Scope
+from torchlint.analysis.names import last_name
+from torchlint.analysis.values import UNKNOWN
+
+IN_MEMORY = "in-memory"
+ITERABLE_UNSHARDED = "iterable-unsharded"
+MAKES_CUDA_TENSORS = "cuda"
+
+_WRAPPERS = ("torch.utils.data.Subset", "torch.utils.data.random_split")
+
+
+def origin(expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> tuple[cst.BaseExpression, Scope]:
+    """Follow single assignments back to the expression that built a value
+    (`train, val = random_split(ds, ...)` leads to the `random_split` call)."""
+    while isinstance(expr, cst.Name) and depth < 8:
+        bindings = scope.lookup(expr.value)
+        if len(bindings) != 1 or bindings[0].kind != "assign":
+            break
+        binding = bindings[0]
+        following = binding.value if binding.value is not None else binding.source
+        if following is None:
+            break
+        expr, scope = following, binding.scope
+        depth += 1
+    return expr, scope
+
+
+def function_uses_cuda(facts: Facts, function: FunctionInfo) -> bool:
+    for site in function.calls:
+        if facts.moves_to_device(site.node, site.scope):
+            return True
+        for arg in site.node.args:
+            if arg.keyword is not None and arg.keyword.value == "device":
+                value = facts.value(arg.value, site.scope)
+                if value is UNKNOWN:
+                    if facts.is_device_expr(arg.value, site.scope):
+                        return True
+                elif value != "cpu":
+                    return True
+    return False
+
+
+def class_methods(facts: Facts, info: ClassInfo, depth: int = 0) -> list[FunctionInfo]:
+    methods = list(info.methods.values())
+    if depth < 10:
+        for base in info.bases:
+            local = facts.local_class(base, info.outer)
+            if local is not None:
+                methods += class_methods(facts, local, depth + 1)
+    return methods
+
+
+def dataset_traits(facts: Facts, bound: BoundCall) -> set[str]:
+    traits: set[str] = set()
+    collate = bound.get("collate_fn")
+    if collate is not None:
+        function = facts.local_function(*collate)
+        if function is not None and function_uses_cuda(facts, function):
+            traits.add(MAKES_CUDA_TENSORS)
+    found = bound.get("dataset")
+    if found is None:
+        return traits
+    expr, scope = origin(*found)
+    for _ in range(4):
+        if isinstance(expr, cst.Call) and expr.args and facts.call_qualname(expr, scope) in _WRAPPERS:
+            expr, scope = origin(expr.args[0].value, scope)
+        else:
+            break
+    if isinstance(expr, (cst.List, cst.Tuple, cst.ListComp)):
+        traits.add(IN_MEMORY)
+        return traits
+    if not isinstance(expr, cst.Call):
+        return traits
+    if facts.call_qualname(expr, scope) == "torch.utils.data.TensorDataset":
+        traits.add(IN_MEMORY)
+        return traits
+    local = facts.local_class(expr.func, scope)
+    if local is None:
+        return traits
+    methods = class_methods(facts, local)
+    if any(function_uses_cuda(facts, m) for m in methods):
+        traits.add(MAKES_CUDA_TENSORS)
+    if facts.is_iterable_dataset_class(local):
+        if not any(last_name(s.node.func) == "get_worker_info" for m in methods for s in m.calls):
+            traits.add(ITERABLE_UNSHARDED)
+    return traits

@@ -1,0 +1,229 @@
+"""Lint one file: read, decode, parse once, build the Facts, run every enabled rule.
+
+Nothing here executes or imports the code being checked.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import sys
+import tokenize
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from torchlint.analysis.facts import Facts
+from torchlint.analysis.model import FileModel
+from torchlint.rules import all_rules
+from torchlint.rules.base import Report, Rule
+from torchlint.settings import RuleOptions
+
+# Deeply nested expressions recurse deeply in libcst; give them room.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,?\s*[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+_FILE_NOQA = re.compile(
+    r"^#\s*torchlint\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:\s*,?\s*[A-Z]+[0-9]+)*))?\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+
+
+@dataclass
+class Diagnostic:
+    """One line of output. `kind` is "finding" for rule findings, else the error class
+    ("syntax-error", "io-error", "internal-error")."""
+
+    filename: str
+    code: str | None
+    name: str
+    message: str
+    row: int = 1
+    column: int = 1
+    end_row: int = 1
+    end_column: int = 1
+    url: str | None = None
+    fix: dict | None = None
+    kind: str = "finding"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LintError(Exception):
+    """A file that cannot be checked: unreadable, undecodable."""
+
+
+def read_source(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise LintError("broken symbolic link") from None
+        raise LintError("file not found") from None
+    except IsADirectoryError:
+        raise LintError("is a directory") from None
+    except OSError as error:
+        raise LintError(f"cannot read: {error.strerror or error}") from None
+    return decode_source(data)
+
+
+def decode_source(data: bytes) -> str:
+    """Honour a BOM and a PEP 263 coding declaration; otherwise the file must be UTF-8."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        raise LintError(f"bad encoding declaration: {error.msg}") from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        declared = "" if encoding in ("utf-8", "utf-8-sig") else f" as declared ({encoding})"
+        raise LintError(
+            f"cannot decode byte {error.start}{declared}: not UTF-8 and no encoding declaration"
+            if not declared
+            else f"cannot decode byte {error.start}{declared}"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def build_rules(codes: set[str], options: RuleOptions) -> list[Rule]:
+    return [rule(options) for rule in all_rules() if rule.code in codes]
+
+
+def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnostic]:
+    """Findings for one file's text, after `# noqa` suppression."""
+    file_noqa = _file_noqa_codes(source)
+    if file_noqa == "all":
+        return []
+    active = [r for r in rules if r.code not in file_noqa and any(t in source for t in r.triggers)]
+    if not active:
+        return _syntax_check_only(source, filename)
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        return [_syntax_error(filename, error.message, error.raw_line, error.raw_column + 1)]
+    except RecursionError:
+        return [_internal_error(filename, None, "nesting too deep to parse")]
+    try:
+        facts = Facts(FileModel(module), source)
+    except RecursionError:
+        return [_internal_error(filename, None, "nesting too deep to analyse")]
+    except Exception as error:  # a bug in the shared analysis: report it, keep going
+        return [_internal_error(filename, None, f"{type(error).__name__}: {error}")]
+
+    reports: list[tuple[Rule, Report]] = []
+    diagnostics: list[Diagnostic] = []
+    for rule in active:
+        try:
+            reports.extend((rule, report) for report in rule.check(facts))
+        except Exception as error:  # one broken rule must not stop the others
+            diagnostics.append(_internal_error(filename, rule, f"{type(error).__name__}: {error}"))
+    if not reports:
+        return diagnostics
+
+    # Positions cost a full metadata pass: pay it only for files with findings.
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = source.splitlines()
+    seen: set[tuple[str, int, int]] = set()
+    for rule, report in reports:
+        where = positions[report.node]
+        key = (rule.code, where.start.line, where.start.column)
+        if key in seen:
+            continue
+        seen.add(key)
+        if _suppressed(lines, where.start.line, rule.code):
+            continue
+        diagnostics.append(
+            Diagnostic(
+                filename=filename,
+                code=rule.code,
+                name=rule.name,
+                message=report.message,
+                row=where.start.line,
+                column=where.start.column + 1,
+                end_row=where.end.line,
+                end_column=where.end.column + 1,
+                url=rule.url(),
+            )
+        )
+    diagnostics.sort(key=lambda d: (d.row, d.column, d.code or ""))
+    return diagnostics
+
+
+def _syntax_check_only(source: str, filename: str) -> list[Diagnostic]:
+    """Files no rule can match are not parsed with libcst, but a syntax error is still news."""
+    try:
+        ast.parse(source, filename=filename)
+    except SyntaxError as error:
+        return [_syntax_error(filename, error.msg, error.lineno or 1, error.offset or 1)]
+    except (ValueError, RecursionError, MemoryError) as error:
+        return [_syntax_error(filename, str(error), 1, 1)]
+    return []
+
+
+def _syntax_error(filename: str, message: str, row: int, column: int) -> Diagnostic:
+    first_line = message.strip().splitlines()[0] if message.strip() else "invalid syntax"
+    return Diagnostic(
+        filename=filename,
+        code=None,
+        name="syntax-error",
+        message=f"SyntaxError: {first_line}",
+        row=row,
+        column=column,
+        end_row=row,
+        end_column=column,
+        kind="syntax-error",
+    )
+
+
+def _internal_error(filename: str, rule: Rule | None, message: str) -> Diagnostic:
+    where = f"rule {rule.code} ({rule.name})" if rule else "the analysis"
+    return Diagnostic(
+        filename=filename,
+        code=None,
+        name="internal-error",
+        message=f"internal error in {where}: {message}; please report it",
+        kind="internal-error",
+    )
+
+
+def io_error(filename: str, message: str) -> Diagnostic:
+    return Diagnostic(filename=filename, code=None, name="io-error", message=message, kind="io-error")
+
+
+def _file_noqa_codes(source: str) -> set[str] | str:
+    codes: set[str] = set()
+    if "noqa" not in source:
+        return codes
+    for match in _FILE_NOQA.finditer(source):
+        if not match.group("codes"):
+            return "all"
+        codes |= {c.upper() for c in _CODE.findall(match.group("codes"))}
+    return codes
+
+
+def _suppressed(lines: list[str], row: int, code: str) -> bool:
+    if row - 1 >= len(lines):
+        return False
+    line = lines[row - 1]
+    if "#" not in line:
+        return False
+    for match in _NOQA.finditer(line):
+        codes = match.group("codes")
+        if not codes:
+            return True
+        if code in {c.upper() for c in _CODE.findall(codes)}:
+            return True
+    return False
+
+
+def lint_path(path: Path, filename: str, rules: list[Rule]) -> list[Diagnostic]:
+    try:
+        source = read_source(path)
+    except LintError as error:
+        return [io_error(filename, str(error))]
+    return lint_source(source, filename, rules)

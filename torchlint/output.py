@@ -1,0 +1,114 @@
+"""Printing diagnostics: full (code frame), concise (one line each), json (ruff's shape)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from torchlint.engine import Diagnostic
+
+
+def location(d: Diagnostic) -> str:
+    return f"{d.filename}:{d.row}:{d.column}"
+
+
+def concise_line(d: Diagnostic) -> str:
+    if d.kind == "finding":
+        return f"{location(d)}: {d.code} {d.message}"
+    if d.kind == "syntax-error":
+        return f"{location(d)}: {d.message}"
+    return f"{d.filename}: error: {d.message}"
+
+
+def print_concise(console: Console, diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        console.print(_styled_concise(d), soft_wrap=True, highlight=False)
+
+
+def _styled_concise(d: Diagnostic) -> Text:
+    text = Text()
+    text.append(d.filename, style="bold")
+    if d.kind in ("finding", "syntax-error"):
+        text.append(f":{d.row}:{d.column}:", style="cyan")
+        text.append(" ")
+        if d.kind == "finding":
+            text.append(f"{d.code}", style="bold red")
+            text.append(" ")
+        text.append(d.message)
+    else:
+        text.append(": ")
+        text.append("error:", style="bold red")
+        text.append(f" {d.message}")
+    return text
+
+
+def print_full(console: Console, diagnostics: list[Diagnostic], sources: dict[str, list[str]]) -> None:
+    for d in diagnostics:
+        console.print(_styled_concise(d), soft_wrap=True, highlight=False)
+        lines = sources.get(d.filename)
+        if d.kind not in ("finding", "syntax-error") or not lines:
+            continue
+        _print_frame(console, d, lines)
+        console.print()
+
+
+def _print_frame(console: Console, d: Diagnostic, lines: list[str]) -> None:
+    first = max(1, d.row - 1)
+    last = min(len(lines), max(d.row, min(d.end_row, d.row + 4)) + 1)
+    width = len(str(last))
+    gutter = " " * width
+    console.print(f"[blue]{gutter} |[/blue]", highlight=False)
+    for number in range(first, last + 1):
+        line = lines[number - 1].expandtabs(4) if number - 1 < len(lines) else ""
+        console.print(Text.assemble((f"{number:>{width}} | ", "blue"), line), soft_wrap=True, highlight=False)
+        if number == d.row:
+            start = d.column - 1
+            end = d.end_column - 1 if d.end_row == d.row else len(line)
+            carets = "^" * max(1, end - start)
+            label = d.code or "SyntaxError"
+            console.print(
+                f"[blue]{gutter} |[/blue] {' ' * start}[bold red]{carets} {escape(label)}[/bold red]",
+                highlight=False,
+            )
+    console.print(f"[blue]{gutter} |[/blue]", highlight=False)
+
+
+def json_text(diagnostics: list[Diagnostic]) -> str:
+    rows = []
+    for d in diagnostics:
+        rows.append(
+            {
+                "code": d.code,
+                "name": d.name,
+                "message": d.message,
+                "filename": str(Path(d.filename).absolute()) if d.filename != "-" else d.filename,
+                "location": {"row": d.row, "column": d.column},
+                "end_location": {"row": d.end_row, "column": d.end_column},
+                "fix": d.fix,
+                "url": d.url,
+                "noqa_row": d.row if d.kind == "finding" else None,
+            }
+        )
+    return json.dumps(rows, indent=2)
+
+
+def print_statistics(console: Console, diagnostics: Iterable[Diagnostic]) -> None:
+    counts = Counter((d.code or d.name, d.name) for d in diagnostics)
+    if not counts:
+        return
+    width = max(len(str(n)) for n in counts.values())
+    code_width = max(len(code) for code, _ in counts)
+    for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        console.print(f"{count:>{width}}\t{code:<{code_width}}\t{name}", highlight=False)
+
+
+def summary(count: int) -> str:
+    if count == 0:
+        return "All checks passed!"
+    return f"Found {count} error{'s' if count != 1 else ''}."

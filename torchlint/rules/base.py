@@ -1,0 +1,52 @@
+"""What a rule is: a code, a name, a check over the file's Facts, and what it reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar, Iterator
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import Facts
+    from torchlint.settings import RuleOptions
+
+DOCS_URL = "https://github.com/torchlint/torchlint/blob/main/rules/{code}-{name}.md"
+
+
+@dataclass
+class Fix:
+    """An edit a rule proposes. `applicability`: safe | unsafe | display-only."""
+
+    applicability: str
+    message: str
+    # (node to replace, replacement code); positions are filled in by the engine.
+    replacements: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    node: cst.CSTNode
+    message: str
+    fix: Fix | None = None
+
+
+class Rule:
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    # "none", "sometimes" or "always": shown by `torchlint rules`.
+    fix_availability: ClassVar[str] = "none"
+    enabled_by_default: ClassVar[bool] = True
+    # The file is only parsed for this rule if its text contains one of these strings.
+    triggers: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, options: "RuleOptions") -> None:
+        self.options = options
+
+    def check(self, facts: "Facts") -> Iterator[Report]:
+        raise NotImplementedError
+
+    @classmethod
+    def url(cls) -> str:
+        return DOCS_URL.format(code=cls.code, name=cls.name)

@@ -1,0 +1,38 @@
+"""TL102 dataloader-no-pin-memory: host-to-device copies from pageable memory."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torchlint.analysis.datasets import MAKES_CUDA_TENSORS, dataset_traits
+from torchlint.analysis.facts import DATALOADER_PARAMS, Facts
+from torchlint.rules.base import Report, Rule
+
+
+class DataloaderNoPinMemory(Rule):
+    code = "TL102"
+    name = "dataloader-no-pin-memory"
+    summary = "DataLoader feeding CUDA without pinned memory"
+    triggers = ("DataLoader",)
+
+    def check(self, facts: Facts) -> Iterator[Report]:
+        if not (facts.cuda_evidence and facts.trains and facts.batches_go_to_device):
+            return
+        for site in facts.dataloader_calls:
+            bound = facts.bind_call(site.node, site.scope, DATALOADER_PARAMS)
+            pin = bound.get("pin_memory")
+            if pin is None:
+                if bound.opaque:
+                    continue
+                why = "`pin_memory` defaults to False"
+            else:
+                if facts.value(*pin) is not False:
+                    continue
+                why = "`pin_memory=False`"
+            if MAKES_CUDA_TENSORS in dataset_traits(facts, bound):
+                continue  # pinning CUDA tensors raises
+            yield Report(
+                site.node,
+                f"DataLoader batches are copied to CUDA from pageable memory ({why}); set "
+                "`pin_memory=True` for faster, asynchronous host-to-device copies",
+            )

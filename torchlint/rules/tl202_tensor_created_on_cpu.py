@@ -1,0 +1,81 @@
+"""TL202 tensor-created-on-cpu: a tensor is built on the host only to be copied over."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from torchlint.analysis.facts import TENSOR_FACTORIES, Facts
+from torchlint.analysis.model import CallSite
+from torchlint.rules.base import Report, Rule
+
+
+class TensorCreatedOnCpu(Rule):
+    code = "TL202"
+    name = "tensor-created-on-cpu"
+    summary = "Tensor created on the CPU and then moved to the device"
+    triggers = (".to(", ".cuda(")
+
+    def check(self, facts: Facts) -> Iterator[Report]:
+        if not facts.accelerator_evidence:
+            return
+        for site in facts.model.calls:
+            q = facts.call_qualname(site)
+            if q is None or not q.startswith("torch.") or q.count(".") != 1:
+                continue
+            factory = q[len("torch."):]
+            if factory not in TENSOR_FACTORIES:
+                continue
+            if any(a.keyword is not None and a.keyword.value == "device" for a in site.node.args):
+                continue
+            if any(a.star for a in site.node.args):
+                continue
+            if facts.in_host_code(site.function):
+                continue  # datasets and collate functions build host tensors on purpose
+            move = self._move_of(facts, site)
+            if move is None:
+                continue
+            yield Report(
+                site.node,
+                f"`torch.{factory}(...)` builds the tensor on the CPU and then copies it to the "
+                f"device; create it there: `torch.{factory}(..., device={_device_text(facts, move)})`",
+            )
+
+    def _move_of(self, facts: Facts, site: CallSite) -> cst.Call | None:
+        """The `.to(device)`/`.cuda()` call that moves this factory's result, if any."""
+        outer = facts.model.method_call_on.get(id(site.node))
+        if outer is not None:
+            return outer if facts.moves_to_device(outer, site.scope) else None
+        binding = facts.binding_of_value.get(id(site.node))
+        if binding is None or binding.name.startswith("self."):
+            return None
+        bindings = binding.scope.bindings.get(binding.name, [])
+        if any(b is not binding and not facts.is_self_transform(b) for b in bindings):
+            return None  # the name is reused for something else
+        for other in facts.model.calls:
+            func = other.node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value == binding.name
+                and other.scope.lookup(binding.name) is bindings
+                and facts.moves_to_device(other.node, other.scope)
+            ):
+                return other.node
+        return None
+
+
+def _device_text(facts: Facts, move: cst.Call) -> str:
+    func = move.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "cuda":
+        if move.args and move.args[0].keyword is None:
+            index = facts.model.module.code_for_node(move.args[0].value)
+            return f'"cuda:{index}"' if index.isdigit() else f"{index}"
+        return '"cuda"'
+    for arg in move.args:
+        if arg.keyword is not None and arg.keyword.value == "device":
+            return facts.model.module.code_for_node(arg.value)
+        if arg.keyword is None:
+            return facts.model.module.code_for_node(arg.value)
+    return "device"

@@ -1,0 +1,36 @@
+"""TL203 discarded-device-move: `x.to(device)` as a statement does not move `x`."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import libcst as cst
+
+from torchlint.analysis.facts import Facts
+from torchlint.analysis.names import dotted_name
+from torchlint.rules.base import Report, Rule
+
+_MOVES = ("to", "cuda", "cpu")
+
+
+class DiscardedDeviceMove(Rule):
+    code = "TL203"
+    name = "discarded-device-move"
+    summary = "Result of a tensor's .to()/.cuda() is thrown away"
+    triggers = (".to(", ".cuda(", ".cpu(")
+
+    def check(self, facts: Facts) -> Iterator[Report]:
+        for statement in facts.model.expr_statements:
+            func = statement.call.func
+            if not isinstance(func, cst.Attribute) or func.attr.value not in _MOVES:
+                continue
+            receiver = func.value
+            if facts.kind_of(receiver, statement.scope) != "tensor":
+                continue  # modules move in place; unknown receivers may too
+            spelled = dotted_name(receiver) or facts.model.module.code_for_node(receiver)
+            call = facts.model.module.code_for_node(statement.call)
+            yield Report(
+                statement.node,
+                f"`{call}` returns a new tensor and the result is discarded, so `{spelled}` "
+                f"stays where it was; assign it: `{spelled} = {call}`",
+            )
