@@ -1,0 +1,39 @@
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"#\s*expect:\s*(?P<codes>TL\d{3}(?:\s*,\s*TL\d{3})*)")
+
+
+def expected_findings(source: str) -> set[tuple[int, str]]:
+    """(line, code) pairs from `# expect: TL101, TL102` comments."""
+    found = set()
+    for number, line in enumerate(source.splitlines(), start=1):
+        match = MARKER.search(line)
+        if match:
+            for code in match.group("codes").split(","):
+                found.add((number, code.strip()))
+    return found
+
+
+def actual_findings(source: str, filename: str = "example.py", codes=None) -> set[tuple[int, str]]:
+    from torchlint.engine import build_rules, lint_source
+    from torchlint.rules import all_rules
+    from torchlint.settings import RuleOptions
+
+    codes = codes or {rule.code for rule in all_rules()}
+    diagnostics = lint_source(source, filename, build_rules(codes, RuleOptions()))
+    errors = [d for d in diagnostics if d.kind != "finding"]
+    assert not errors, errors
+    return {(d.row, d.code) for d in diagnostics}
+
+
+@pytest.fixture
+def lint():
+    """lint(source) -> {(line, code)} with every rule enabled."""
+    from textwrap import dedent
+
+    return lambda source, **kw: actual_findings(dedent(source), **kw)
