@@ -18,11 +18,20 @@ from rich.console import Console
 from torchlint import __version__
 from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
 from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error, lint_path, lint_source
-from torchlint.output import json_text, print_concise, print_full, print_statistics, summary
+from torchlint.output import json_text, print_concise, print_full, statistics_lines, summary
 from torchlint.rules import all_rules, rule_by_code_or_name
 from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _error(message: str) -> None:
+    """One unwrapped line on stderr."""
+    click.echo(f"{click.style('error:', fg='red', bold=True)} {message}", err=True)
+
+
+def _warning(message: str) -> None:
+    click.echo(f"{click.style('warning:', fg='yellow', bold=True)} {message}", err=True)
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -57,12 +66,11 @@ def main() -> None:
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
           output_format, statistics, exit_zero, jobs, no_cache, config_path, isolated, stdin_filename, quiet) -> None:
     """Check PATHS (default: the current directory) for patterns that starve the GPU."""
-    err = Console(stderr=True, highlight=False)
     try:
         settings = _settings(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore)
         codes = enabled_codes(settings)
     except ConfigError as error:
-        err.print(f"[bold red]error:[/bold red] {error}")
+        _error(str(error))
         sys.exit(EXIT_ERROR)
 
     exclude_patterns = list(DEFAULT_EXCLUDES if settings.exclude is None else settings.exclude) + settings.extend_exclude
@@ -84,17 +92,17 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                 sources[name] = source.splitlines()
     else:
         if "-" in paths:
-            err.print("[bold red]error:[/bold red] `-` (stdin) cannot be combined with other paths")
+            _error("`-` (stdin) cannot be combined with other paths")
             sys.exit(EXIT_ERROR)
         targets = [Path(p) for p in paths] or [Path(".")]
         files, explicit, missing = discover(targets, file_filter, force_exclude)
         for path in missing:
-            err.print(f"[bold red]error:[/bold red] {path}: no such file or directory")
+            _error(f"{path}: no such file or directory")
             status = EXIT_ERROR
         explicit_set = {os.path.normpath(str(p)) for p in explicit}
         for path in files:
             if os.path.normpath(str(path)) in explicit_set and path.is_file() and path.stat().st_size == 0:
-                err.print(f"[yellow]warning:[/yellow] {_display(path)}: empty file, nothing to check")
+                _warning(f"{_display(path)}: empty file, nothing to check")
         diagnostics.extend(_lint_files(files, codes, settings, jobs))
 
     diagnostics = _apply_per_file_ignores(diagnostics, settings)
@@ -102,7 +110,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     reported = [d for d in diagnostics if d.kind != "internal-error"]
     reported.sort(key=lambda d: (d.filename, d.row, d.column, d.code or ""))
     for d in internal:
-        err.print(f"[bold red]error:[/bold red] {d.filename}: {d.message}")
+        _error(f"{d.filename}: {d.message}")
 
     out = Console(highlight=False, soft_wrap=True)
     fmt = output_format or ("full" if out.is_terminal else "concise")
@@ -114,7 +122,8 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                 entry["count"] += 1
             click.echo(json.dumps(sorted(counts.values(), key=lambda e: -e["count"]), indent=2))
         else:
-            print_statistics(out, reported)
+            for line in statistics_lines(reported):
+                click.echo(line)
     elif fmt == "json":
         click.echo(json_text(reported))
     elif fmt == "full":

@@ -105,7 +105,11 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        return [_syntax_error(filename, error.message, error.raw_line, error.raw_column + 1)]
+        # Python's own message and position are the ones users know; libcst's are a fallback
+        # (for the rare code that CPython accepts and libcst does not).
+        return _syntax_check_only(source, filename) or [
+            _syntax_error(filename, error.message, error.raw_line, error.raw_column + 1)
+        ]
     except RecursionError:
         return [_internal_error(filename, None, "nesting too deep to parse")]
     try:

@@ -98,14 +98,11 @@ def json_text(diagnostics: list[Diagnostic]) -> str:
     return json.dumps(rows, indent=2)
 
 
-def print_statistics(console: Console, diagnostics: Iterable[Diagnostic]) -> None:
+def statistics_lines(diagnostics: Iterable[Diagnostic]) -> list[str]:
+    """`count<TAB>code<TAB>name`, most frequent first (tab-separated, like ruff)."""
     counts = Counter((d.code or d.name, d.name) for d in diagnostics)
-    if not counts:
-        return
-    width = max(len(str(n)) for n in counts.values())
-    code_width = max(len(code) for code, _ in counts)
-    for (code, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        console.print(f"{count:>{width}}\t{code:<{code_width}}\t{name}", highlight=False)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [f"{count}\t{code}\t{name}" for (code, name), count in ordered]
 
 
 def summary(count: int) -> str:

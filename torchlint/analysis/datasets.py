@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.facts import BoundCall, Facts
-from torchlint.analysis.model import ClassInfo, FunctionInfo, Scope
+from torchlint.analysis.model import FunctionInfo, Scope
 from torchlint.analysis.names import last_name
 from torchlint.analysis.values import UNKNOWN
 
@@ -48,16 +48,6 @@ def function_uses_cuda(facts: Facts, function: FunctionInfo) -> bool:
     return False
 
 
-def class_methods(facts: Facts, info: ClassInfo, depth: int = 0) -> list[FunctionInfo]:
-    methods = list(info.methods.values())
-    if depth < 10:
-        for base in info.bases:
-            local = facts.local_class(base, info.outer)
-            if local is not None:
-                methods += class_methods(facts, local, depth + 1)
-    return methods
-
-
 def dataset_traits(facts: Facts, bound: BoundCall) -> set[str]:
     traits: set[str] = set()
     collate = bound.get("collate_fn")
@@ -85,7 +75,7 @@ def dataset_traits(facts: Facts, bound: BoundCall) -> set[str]:
     local = facts.local_class(expr.func, scope)
     if local is None:
         return traits
-    methods = class_methods(facts, local)
+    methods = facts.class_methods_of(local)
     if any(function_uses_cuda(facts, m) for m in methods):
         traits.add(MAKES_CUDA_TENSORS)
     if facts.is_iterable_dataset_class(local):

@@ -71,6 +71,15 @@ _MODULE_SELF_METHODS = frozenset("to cuda cpu float half double bfloat16 train e
 _NOT_MODULES = frozenset(
     "torch.nn.Parameter torch.nn.Buffer torch.nn.init torch.nn.functional torch.nn.utils torch.nn.parallel".split()
 )
+_PARAMETER_FREE_LAYERS = frozenset(
+    """ReLU ReLU6 LeakyReLU GELU SiLU Mish ELU SELU CELU Sigmoid Tanh Softmax LogSoftmax Softplus
+    Hardtanh Hardswish Hardsigmoid Tanhshrink Softsign Dropout Dropout1d Dropout2d Dropout3d
+    AlphaDropout Identity Flatten Unflatten MaxPool1d MaxPool2d MaxPool3d AvgPool1d AvgPool2d
+    AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d AdaptiveAvgPool3d AdaptiveMaxPool1d
+    AdaptiveMaxPool2d AdaptiveMaxPool3d Upsample PixelShuffle PixelUnshuffle CosineSimilarity
+    PairwiseDistance ZeroPad2d ConstantPad1d ConstantPad2d ReflectionPad2d""".split()
+)
+_DEVICE_NAME = re.compile(r"(?i)device|^(?:dev|gpu|gpu_id|rank|local_rank)$")
 _OPTIMIZER_NAME = re.compile(r"(?i)optim|^opt(?:$|_|[A-Z0-9])")
 
 
@@ -498,6 +507,61 @@ class Facts:
                 return True
         return False
 
+    def _unit_evidence(self, calls: list[CallSite], cuda_strings: int, params: list[cst.Param]) -> bool:
+        if cuda_strings:
+            return True
+        for param in params:
+            if _DEVICE_NAME.search(param.name.value):
+                return True
+        for site in calls:
+            func = site.node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "cuda":
+                return True
+            if self.moves_to_device(site.node, site.scope):
+                return True
+            q = self.call_qualname(site) or ""
+            if q.startswith(("torch.cuda.", "torch.backends.mps.", "torch.accelerator.", "torch.xpu.")):
+                return True
+            if q == "torch.device" and site.node.args and self.value(site.node.args[0].value, site.scope) != "cpu":
+                return True
+        return False
+
+    @cached_property
+    def _module_level_evidence(self) -> bool:
+        strings = self.model.cuda_strings - sum(f.cuda_strings for f in self.model.functions)
+        calls = [s for s in self.model.calls if s.function is None]
+        return self._unit_evidence(calls, strings, [])
+
+    def sets_up_accelerator(self, function: FunctionInfo | None) -> bool:
+        """Does the code around `function` (itself, the functions enclosing it, its class's
+        methods, the module's top level) set up or use an accelerator? Narrower than the
+        file-level evidence, so that one CUDA test in a large file does not make every
+        other function in it "accelerator code"."""
+        if not self.accelerator_evidence:
+            return False
+        if self._module_level_evidence:
+            return True
+        units: list[FunctionInfo] = []
+        current = function
+        while current is not None:
+            units.append(current)
+            if current.owner is not None:
+                units.extend(self.class_methods_of(current.owner))
+            parent = current.scope.parent
+            while parent is not None and parent.kind not in ("function", "module"):
+                parent = parent.parent
+            current = self.model.function_of_node.get(id(parent.node)) if parent is not None else None
+        return any(self._unit_evidence(u.calls, u.cuda_strings, u.params) for u in units)
+
+    def class_methods_of(self, info: ClassInfo, depth: int = 0) -> list[FunctionInfo]:
+        methods = list(info.methods.values())
+        if depth < 10:
+            for base in info.bases:
+                local = self.local_class(base, info.outer)
+                if local is not None:
+                    methods += self.class_methods_of(local, depth + 1)
+        return methods
+
     def keyword(self, site: CallSite, name: str) -> tuple[cst.BaseExpression, Scope] | None:
         for arg in site.node.args:
             if arg.keyword is not None and arg.keyword.value == name:
@@ -520,8 +584,7 @@ class Facts:
         name = last_name(expr)
         if name is None:
             return False
-        lowered = name.lower()
-        if "device" in lowered or lowered in ("dev", "gpu", "rank", "local_rank", "gpu_id", "device_id"):
+        if _DEVICE_NAME.search(name):
             return True
         if isinstance(expr, cst.Name):
             for binding in scope.lookup(expr.value):
@@ -701,6 +764,29 @@ class Facts:
         return None
 
     # -- bindings by value, aliases, moves -----------------------------------
+
+    def has_parameters(self, binding: Binding) -> bool:
+        """False for torch.nn losses and parameter-free layers (`nn.CrossEntropyLoss()`)."""
+        value = binding.value
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and self.call_qualname(value, binding.scope) is None:
+            value = value.func.value  # `nn.MSELoss().cuda()` -> `nn.MSELoss()`
+        if not isinstance(value, cst.Call):
+            return True
+        q = self.call_qualname(value, binding.scope) or ""
+        last = q.rpartition(".")[2]
+        if q.startswith("torch.nn.") and (last.endswith("Loss") or last in _PARAMETER_FREE_LAYERS):
+            return False
+        return True
+
+    @cached_property
+    def receiver_calls(self) -> dict[int, CallSite]:
+        """id(Name node) -> the call `name.method(...)` it is the receiver of."""
+        index: dict[int, CallSite] = {}
+        for site in self.model.calls:
+            func = site.node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+                index[id(func.value)] = site
+        return index
 
     @cached_property
     def binding_of_value(self) -> dict[int, Binding]:

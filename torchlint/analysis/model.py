@@ -79,6 +79,7 @@ class Binding:
     source: cst.BaseExpression | None = None
     path: tuple[int, ...] = ()
     blocks: tuple[int, ...] = ()  # ids of the enclosing conditional blocks
+    order: int = 0  # when the traversal met it: source order, for "what comes next"
 
 
 @dataclass(eq=False)
@@ -89,6 +90,8 @@ class Scope:
     name: str = ""
     bindings: dict[str, list[Binding]] = field(default_factory=dict)
     global_names: set[str] = field(default_factory=set)
+    # Every read of a bare name in this scope: name -> [(order, node)].
+    references: dict[str, list[tuple[int, cst.Name]]] = field(default_factory=dict)
     # Class scopes: what methods assign to `self.<attr>`.
     self_attrs: dict[str, list[Binding]] = field(default_factory=dict)
 
@@ -121,6 +124,7 @@ class FunctionInfo:
     owner: "ClassInfo | None"  # the class it is a method of
     params: list[cst.Param]
     calls: list["CallSite"] = field(default_factory=list)
+    cuda_strings: int = 0
     trains: bool = False  # calls .backward() or optimizer.step(), itself or through helpers
 
 
@@ -201,6 +205,7 @@ class _Builder:
         self.loops: tuple[LoopInfo, ...] = ()
         self.classes: tuple[ClassInfo, ...] = ()
         self.blocks: tuple[int, ...] = ()
+        self.order = 0
 
     # -- helpers -----------------------------------------------------------
 
@@ -208,7 +213,8 @@ class _Builder:
         scope = self.scope
         if name in scope.global_names:
             scope = self.model.module_scope
-        binding = Binding(name, kind, node, scope, blocks=self.blocks, **extra)
+        self.order += 1
+        binding = Binding(name, kind, node, scope, blocks=self.blocks, order=self.order, **extra)
         scope.bindings.setdefault(name, []).append(binding)
 
     def bind_target(
@@ -488,6 +494,8 @@ class _Builder:
     def on_string(self, node: cst.SimpleString) -> None:
         if _CUDA_STRING.match(node.value):
             self.model.cuda_strings += 1
+            if self.function is not None:
+                self.function.cuda_strings += 1
         elif _MPS_STRING.match(node.value):
             self.model.mps_strings += 1
 
@@ -496,7 +504,19 @@ class _Builder:
             text = node.parts[0].value.lstrip()
             if text.startswith("cuda"):
                 self.model.cuda_strings += 1
+                if self.function is not None:
+                    self.function.cuda_strings += 1
         self.visit_children(node)
+
+    def on_name(self, node: cst.Name) -> None:
+        self.order += 1
+        scope = self.scope
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        scope.references.setdefault(node.value, []).append((self.order, node))
+
+    def on_attribute(self, node: cst.Attribute) -> None:
+        self.visit(node.value)  # `.attr` is not a read of a name called attr
 
     def on_leaf(self, node) -> None:
         pass
@@ -531,7 +551,8 @@ _HANDLERS = {
     cst.Call: _Builder.on_call,
     cst.SimpleString: _Builder.on_string,
     cst.FormattedString: _Builder.on_fstring,
-    cst.Name: _Builder.on_leaf,
+    cst.Name: _Builder.on_name,
+    cst.Attribute: _Builder.on_attribute,
     cst.Integer: _Builder.on_leaf,
     cst.Float: _Builder.on_leaf,
     cst.Pass: _Builder.on_leaf,

@@ -22,6 +22,8 @@ class ModelNotOnDevice(Rule):
             return
         reported: set[int] = set()
         for loop in facts.training_loops:
+            if not facts.sets_up_accelerator(loop.function):
+                continue
             for site in facts.model.calls:
                 if loop not in site.loops:
                     continue
@@ -36,6 +38,8 @@ class ModelNotOnDevice(Rule):
                 )
                 if construction is None or id(construction.node) in reported:
                     continue
+                if not facts.has_parameters(construction):
+                    continue  # losses and activations have nothing to move
                 names = facts.alias_group(func, site.scope)
                 if names & facts.moved_names:
                     continue

@@ -43,27 +43,31 @@ class TensorCreatedOnCpu(Rule):
             )
 
     def _move_of(self, facts: Facts, site: CallSite) -> cst.Call | None:
-        """The `.to(device)`/`.cuda()` call that moves this factory's result, if any."""
+        """The `.to(device)`/`.cuda()` call that moves this factory's result, if any:
+        chained (`torch.zeros(n).cuda()`), or the very next use of the name it is
+        assigned to, in the same function (`t = torch.zeros(n)` ... `t = t.to(device)`)."""
         outer = facts.model.method_call_on.get(id(site.node))
         if outer is not None:
             return outer if facts.moves_to_device(outer, site.scope) else None
         binding = facts.binding_of_value.get(id(site.node))
-        if binding is None or binding.name.startswith("self."):
+        if binding is None or binding.name.startswith("self.") or binding.scope is not site.scope:
             return None
-        bindings = binding.scope.bindings.get(binding.name, [])
-        if any(b is not binding and not facts.is_self_transform(b) for b in bindings):
+        scope = binding.scope
+        others = [b for b in scope.bindings.get(binding.name, []) if b is not binding]
+        if any(not facts.is_self_transform(b) for b in others):
             return None  # the name is reused for something else
-        for other in facts.model.calls:
-            func = other.node.func
-            if (
-                isinstance(func, cst.Attribute)
-                and isinstance(func.value, cst.Name)
-                and func.value.value == binding.name
-                and other.scope.lookup(binding.name) is bindings
-                and facts.moves_to_device(other.node, other.scope)
-            ):
-                return other.node
-        return None
+        later = sorted(r for r in scope.references.get(binding.name, []) if r[0] > binding.order)
+        if not later:
+            return None
+        move = facts.receiver_calls.get(id(later[0][1]))
+        if move is None or not facts.moves_to_device(move.node, move.scope):
+            return None
+        rebinding = facts.binding_of_value.get(id(move.node))
+        if rebinding is not None and rebinding.name == binding.name:
+            return move.node  # `t = t.to(device)`: later uses read the moved tensor
+        if len(later) > 1:
+            return None  # the CPU tensor is used again after the copy
+        return move.node
 
 
 def _device_text(facts: Facts, move: cst.Call) -> str:
