@@ -633,8 +633,7 @@ class Facts:
                 left = self.kind_of(expr.left, scope, depth + 1)
                 right = self.kind_of(expr.right, scope, depth + 1)
                 if "tensor" in (left, right) and {left, right} <= {"tensor", None}:
-                    # a tensor combined with something that is not a module or loader
-                    return "tensor" if (left == "tensor" and right == "tensor") else None
+                    return "tensor"  # tensor arithmetic gives a tensor
             return None
         if isinstance(expr, cst.Subscript):
             if self.kind_of(expr.value, scope, depth + 1) == "tensor":
@@ -828,7 +827,8 @@ class Facts:
             names = [p.name.value for p in function.params]
             for site in function.calls:
                 func = site.node.func
-                if isinstance(func, cst.Attribute) and self.moves_to_device(site.node, site.scope):
+                # Lenient on purpose: `m.to(d)` on a parameter may well be a move.
+                if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda", "to_empty"):
                     root = _root_name(func.value)
                     if root in names:
                         positions.add(names.index(root))
@@ -842,7 +842,8 @@ class Facts:
             ):
                 spelled = dotted_name(func.value)
                 if spelled:
-                    moved.add(spelled)
+                    # `net = model; net.to(device)` moves `model` too
+                    moved |= self.alias_group(func.value, site.scope)
                     binding = self.binding_of_value.get(id(call))
                     if binding is not None:
                         moved.add(binding.name)

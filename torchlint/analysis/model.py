@@ -243,7 +243,7 @@ class _Builder:
                     kind,
                     stmt,
                     values[index] if values else None,
-                    source if values is None else None,
+                    (source or value) if values is None else None,
                     path + (index,) if values is None else (),
                 )
         elif isinstance(target, cst.StarredElement):

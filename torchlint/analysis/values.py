@@ -170,10 +170,15 @@ def collect_argparse(model: FileModel, resolver_factory) -> dict[str, ArgparseOp
         if previous is not None and previous.default != default:
             default = UNKNOWN
         options[dest] = ArgparseOption(default)
+    # Parser-level defaults (`set_defaults`) override argument-level ones.
+    overridden: dict[str, object] = {}
     for dest, expr, scope in overrides:
         value = resolver.value(expr, scope)
-        previous = options.get(dest)
-        options[dest] = ArgparseOption(value if previous is None or previous.default == value else UNKNOWN)
+        if dest in overridden and overridden[dest] != value:
+            value = UNKNOWN
+        overridden[dest] = value
+    for dest, value in overridden.items():
+        options[dest] = ArgparseOption(value)
     return options
 
 

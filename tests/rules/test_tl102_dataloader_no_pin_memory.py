@@ -1,0 +1,59 @@
+"""TL102 dataloader-no-pin-memory."""
+
+import pytest
+
+SCRIPT = """
+import torch
+from torch.utils.data import DataLoader
+device = {device}
+loader = {loader}
+model = torch.nn.Linear(4, 2).to(device)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    x, y = x.to(device), y.to(device)
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+CUDA = 'torch.device("cuda" if torch.cuda.is_available() else "cpu")'
+
+
+def findings(lint, loader, device=CUDA, script=SCRIPT):
+    return {code for _, code in lint(script.format(device=device, loader=loader), codes={"TL102"})}
+
+
+@pytest.mark.parametrize(
+    "loader",
+    ["DataLoader(ds, batch_size=64, num_workers=4)", "DataLoader(ds, 64, True, None, None, 4, None, False)",
+     "DataLoader(ds, batch_size=64, num_workers=4, pin_memory=False)"],
+)
+def test_flags_missing_or_false_pin_memory_when_batches_go_to_cuda(lint, loader):
+    assert findings(lint, loader) == {"TL102"}
+
+
+@pytest.mark.parametrize(
+    "loader",
+    ["DataLoader(ds, batch_size=64, pin_memory=True)",
+     "DataLoader(ds, batch_size=64, pin_memory=torch.cuda.is_available())",
+     "DataLoader(ds, **loader_kwargs)"],
+)
+def test_silent_when_pinned_or_unknown(lint, loader):
+    assert findings(lint, loader) == set()
+
+
+@pytest.mark.parametrize("device", ['"cpu"', 'torch.device("mps")', '"mps" if torch.backends.mps.is_available() else "cpu"'])
+def test_silent_on_cpu_and_mps(lint, device):
+    assert findings(lint, "DataLoader(ds, batch_size=64)", device=device) == set()
+
+
+def test_silent_when_batches_are_never_moved(lint):
+    script = SCRIPT.replace("    x, y = x.to(device), y.to(device)\n", "")
+    assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == set()
+
+
+def test_silent_when_the_dataset_yields_cuda_tensors(lint):
+    script = SCRIPT.replace(
+        "loader = ",
+        "class OnGpu(torch.utils.data.Dataset):\n    def __getitem__(self, i):\n        return torch.ones(2).cuda()\nds = OnGpu()\nloader = ",
+    )
+    assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == set()
