@@ -1,0 +1,32 @@
+"""The README stays true: its rule table, its option list and CI's test command."""
+
+import re
+import subprocess
+import sys
+
+from conftest import ROOT
+
+from torchlint.cli import rules_markdown_table
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_rule_table_is_generated_from_the_rules():
+    table = README.split("<!-- rules:start -->")[1].split("<!-- rules:end -->")[0].strip()
+    assert table == rules_markdown_table(), "regenerate with `torchlint rules --output-format markdown`"
+
+
+def test_every_check_option_is_documented():
+    help_text = subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    options = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}
+    missing = sorted(o for o in options if f"`{o}" not in README)
+    assert not missing, f"undocumented options: {missing}"
+
+
+def test_ci_runs_the_readme_test_command():
+    blocks = re.findall(r"```sh\n(.*?)```", README, re.DOTALL)
+    test_command = next(b.strip() for b in blocks if "pytest" in b)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_command in ci.splitlines()
