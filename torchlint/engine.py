@@ -99,7 +99,7 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     file_noqa = _file_noqa_codes(source)
     if file_noqa == "all":
         return []
-    active = [r for r in rules if r.code not in file_noqa and any(t in source for t in r.triggers)]
+    active = [r for r in rules if r.code not in file_noqa and r.may_match(source)]
     if not active:
         return _syntax_check_only(source, filename)
     try:

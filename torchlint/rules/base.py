@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from torchlint.analysis.facts import Facts
     from torchlint.settings import RuleOptions
 
+# Text that accelerator evidence cannot be written without (see Facts.accelerator_evidence).
+ACCELERATOR_WORDS = ("cuda", "mps", "xpu", "device(", "device_map", "Accelerator", "accelerator", "Trainer")
+
 DOCS_URL = "https://github.com/torchlint/torchlint/blob/main/rules/{code}-{name}.md"
 
 
@@ -38,8 +41,16 @@ class Rule:
     # "none", "sometimes" or "always": shown by `torchlint rules`.
     fix_availability: ClassVar[str] = "none"
     enabled_by_default: ClassVar[bool] = True
-    # The file is only parsed for this rule if its text contains one of these strings.
+    # The file is only parsed for this rule if its text contains one of `triggers` and,
+    # when `requires` is set, one of `requires` too. Both are necessary conditions.
     triggers: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def may_match(cls, source: str) -> bool:
+        return any(t in source for t in cls.triggers) and (
+            not cls.requires or any(r in source for r in cls.requires)
+        )
 
     def __init__(self, options: "RuleOptions") -> None:
         self.options = options

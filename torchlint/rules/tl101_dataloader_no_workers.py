@@ -6,7 +6,7 @@ from typing import Iterator
 
 from torchlint.analysis.datasets import dataset_traits
 from torchlint.analysis.facts import DATALOADER_PARAMS, Facts
-from torchlint.rules.base import Report, Rule
+from torchlint.rules.base import ACCELERATOR_WORDS, Report, Rule
 
 
 class DataloaderNoWorkers(Rule):
@@ -14,6 +14,7 @@ class DataloaderNoWorkers(Rule):
     name = "dataloader-no-workers"
     summary = "DataLoader without worker processes in accelerator training"
     triggers = ("DataLoader",)
+    requires = ACCELERATOR_WORDS
 
     def check(self, facts: Facts) -> Iterator[Report]:
         if not (facts.accelerator_evidence and facts.trains):

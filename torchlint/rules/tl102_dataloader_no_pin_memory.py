@@ -14,6 +14,7 @@ class DataloaderNoPinMemory(Rule):
     name = "dataloader-no-pin-memory"
     summary = "DataLoader feeding CUDA without pinned memory"
     triggers = ("DataLoader",)
+    requires = ("cuda",)
 
     def check(self, facts: Facts) -> Iterator[Report]:
         if not (facts.cuda_evidence and facts.trains and facts.batches_go_to_device):

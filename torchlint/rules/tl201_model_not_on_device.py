@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.names import dotted_name
-from torchlint.rules.base import Report, Rule
+from torchlint.rules.base import ACCELERATOR_WORDS, Report, Rule
 
 
 class ModelNotOnDevice(Rule):
@@ -16,6 +16,7 @@ class ModelNotOnDevice(Rule):
     name = "model-not-on-device"
     summary = "Model trained in a loop but never moved to the device"
     triggers = ("backward", ".step(")
+    requires = ACCELERATOR_WORDS
 
     def check(self, facts: Facts) -> Iterator[Report]:
         if not facts.accelerator_evidence or facts.hf_trainers or facts.lightning_trainers:

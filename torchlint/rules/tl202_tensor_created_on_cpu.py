@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.facts import TENSOR_FACTORIES, Facts
 from torchlint.analysis.model import CallSite
-from torchlint.rules.base import Report, Rule
+from torchlint.rules.base import ACCELERATOR_WORDS, Report, Rule
 
 
 class TensorCreatedOnCpu(Rule):
@@ -16,6 +16,7 @@ class TensorCreatedOnCpu(Rule):
     name = "tensor-created-on-cpu"
     summary = "Tensor created on the CPU and then moved to the device"
     triggers = (".to(", ".cuda(")
+    requires = ACCELERATOR_WORDS
 
     def check(self, facts: Facts) -> Iterator[Report]:
         if not facts.accelerator_evidence:
