@@ -902,7 +902,9 @@ class Facts:
                             names |= self.alias_group(arg.value, binding.scope, depth + 1)
                         break
                 func = value.func
-                value = func.value if isinstance(func, cst.Attribute) else None
+                # `net.to(device)`, `net.train()` return `net` itself; `nn.Linear(...)` does not.
+                is_self_method = isinstance(func, cst.Attribute) and func.attr.value in _MODULE_SELF_METHODS
+                value = func.value if is_self_method else None
             if isinstance(value, (cst.Name, cst.Attribute)) and dotted_name(value) not in names:
                 names |= self.alias_group(value, binding.scope, depth + 1)
         return names
