@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Iterator
 
@@ -43,13 +44,17 @@ class Rule:
     enabled_by_default: ClassVar[bool] = True
     # The file is only parsed for this rule if its text contains one of `triggers` and,
     # when `requires` is set, one of `requires` too. Both are necessary conditions.
+    # `pattern`, when set, is a regex the text must match as well.
     triggers: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
+    pattern: ClassVar[re.Pattern[str] | None] = None
 
     @classmethod
     def may_match(cls, source: str) -> bool:
-        return any(t in source for t in cls.triggers) and (
-            not cls.requires or any(r in source for r in cls.requires)
+        return (
+            any(t in source for t in cls.triggers)
+            and (not cls.requires or any(r in source for r in cls.requires))
+            and (cls.pattern is None or cls.pattern.search(source) is not None)
         )
 
     def __init__(self, options: "RuleOptions") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import libcst as cst
@@ -18,6 +19,8 @@ class DiscardedDeviceMove(Rule):
     name = "discarded-device-move"
     summary = "Result of a tensor's .to()/.cuda() is thrown away"
     triggers = (".to(", ".cuda(", ".cpu(")
+    # A statement that starts with `receiver.to(`: at a line start or after `:`/`;`.
+    pattern = re.compile(r"(?:^|[:;])[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])*\.(?:to|cuda|cpu)\(", re.M)
 
     def check(self, facts: Facts) -> Iterator[Report]:
         for statement in facts.model.expr_statements:

@@ -1,0 +1,38 @@
+"""Fixtures are real training scripts: each one runs to completion (on the CPU here)."""
+
+import ast
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("torch")
+FIXTURES = sorted((ROOT / "fixtures" / "check").glob("*.py"))
+
+
+def missing_imports(path: Path) -> list[str]:
+    missing = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            if importlib.util.find_spec(name.split(".")[0]) is None:
+                missing.append(name)
+    return missing
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_fixture_runs(path: Path, tmp_path: Path):
+    missing = missing_imports(path)
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
