@@ -31,6 +31,7 @@ _FILE_NOQA = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
 
 @dataclass
@@ -77,16 +78,15 @@ def decode_source(data: bytes) -> str:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as error:
-        raise LintError(f"bad encoding declaration: {error.msg}") from None
+        if _CODING.search(b"\n".join(data.splitlines()[:2])):
+            raise LintError(f"bad encoding declaration: {error.msg}") from None
+        encoding = "utf-8"  # undecodable bytes in the first lines; reported below
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
-        declared = "" if encoding in ("utf-8", "utf-8-sig") else f" as declared ({encoding})"
-        raise LintError(
-            f"cannot decode byte {error.start}{declared}: not UTF-8 and no encoding declaration"
-            if not declared
-            else f"cannot decode byte {error.start}{declared}"
-        ) from None
+        if encoding in ("utf-8", "utf-8-sig"):
+            raise LintError(f"cannot decode byte {error.start}: not UTF-8 and no encoding declaration") from None
+        raise LintError(f"cannot decode byte {error.start} as declared ({encoding})") from None
     return text[1:] if text.startswith("\ufeff") else text
 
 

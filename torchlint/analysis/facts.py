@@ -778,6 +778,11 @@ class Facts:
         return True
 
     @cached_property
+    def discarded_calls(self) -> set[int]:
+        """ids of calls used as statements: their results are thrown away."""
+        return {id(statement.call) for statement in self.model.expr_statements}
+
+    @cached_property
     def receiver_calls(self) -> dict[int, CallSite]:
         """id(Name node) -> the call `name.method(...)` it is the receiver of."""
         index: dict[int, CallSite] = {}

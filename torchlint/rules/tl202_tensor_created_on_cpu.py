@@ -63,6 +63,8 @@ class TensorCreatedOnCpu(Rule):
         move = facts.receiver_calls.get(id(later[0][1]))
         if move is None or not facts.moves_to_device(move.node, move.scope):
             return None
+        if id(move.node) in facts.discarded_calls:
+            return None  # `t.to(device)` alone moves nothing: TL203's business
         rebinding = facts.binding_of_value.get(id(move.node))
         if rebinding is not None and rebinding.name == binding.name:
             return move.node  # `t = t.to(device)`: later uses read the moved tensor
