@@ -290,3 +290,14 @@ def test_version(tmp_path):
     from torchlint import __version__
 
     assert out(run("--version", cwd=tmp_path)).strip() == f"torchlint, version {__version__}"
+
+
+def test_a_directory_named_explicitly_is_walked_even_if_gitignored(project):
+    (project / "cache" / "deep").mkdir(parents=True)
+    (project / "cache" / "deep" / "t.py").write_text(TRAINING)
+    (project / ".gitignore").write_text("cache/\n")
+    assert "cache" not in out(run("check", "--output-format", "concise", cwd=project))
+    result = run("check", "--output-format", "concise", "cache", cwd=project)
+    assert "cache/deep/t.py:5:10: TL101" in out(result)
+    result = run("check", "--force-exclude", "cache/deep/t.py", cwd=project)
+    assert out(result).strip() == "All checks passed!"

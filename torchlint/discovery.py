@@ -71,7 +71,9 @@ def _gitignore_regex(pattern: str) -> str:
             out.append(re.escape(c))
             i += 1
     body = "".join(out)
-    return ("^" if anchored else "^(?:.*/)?") + body + "(?:/.*)?$"
+    # The pattern matches the path itself; what lies below an ignored directory is never
+    # reached, since the walk prunes it (and a directory named explicitly is a root, as in ruff).
+    return ("^" if anchored else "^(?:.*/)?") + body + "$"
 
 
 @lru_cache(maxsize=4096)
