@@ -82,3 +82,9 @@ def test_crlf_sources_report_the_right_lines():
     rules = build_rules({"TL203"}, RuleOptions())
     [d] = lint_source(SOURCE.replace("\n", "\r\n"), "t.py", rules)
     assert (d.row, d.column) == (3, 1)
+
+
+def test_syntax_newer_than_the_interpreter_is_not_an_error():
+    rules = build_rules({r.code for r in all_rules()}, RuleOptions())
+    source = "type Vector = list[float]\n\ndef first[T](xs: list[T]) -> T:\n    return xs[0]\n"
+    assert lint_source(source, "py312.py", rules) == []

@@ -107,9 +107,13 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     except cst.ParserSyntaxError as error:
         # Python's own message and position are the ones users know; libcst's are a fallback
         # (for the rare code that CPython accepts and libcst does not).
-        return _syntax_check_only(source, filename) or [
-            _syntax_error(filename, error.message, error.raw_line, error.raw_column + 1)
-        ]
+        try:
+            ast.parse(source, filename=filename)
+        except SyntaxError as python_error:
+            return [_syntax_error(filename, python_error.msg, python_error.lineno or 1, python_error.offset or 1)]
+        except (ValueError, RecursionError, MemoryError):
+            pass
+        return [_syntax_error(filename, error.message, error.raw_line, error.raw_column + 1)]
     except RecursionError:
         return [_internal_error(filename, None, "nesting too deep to parse")]
     try:
@@ -163,7 +167,13 @@ def _syntax_check_only(source: str, filename: str) -> list[Diagnostic]:
     try:
         ast.parse(source, filename=filename)
     except SyntaxError as error:
-        return [_syntax_error(filename, error.msg, error.lineno or 1, error.offset or 1)]
+        # Newer syntax than this interpreter's (`type X = ...` on 3.11) is still valid code
+        # if libcst, which knows newer grammars, accepts it.
+        try:
+            cst.parse_module(source)
+        except (cst.ParserSyntaxError, RecursionError):
+            return [_syntax_error(filename, error.msg, error.lineno or 1, error.offset or 1)]
+        return []
     except (ValueError, RecursionError, MemoryError) as error:
         return [_syntax_error(filename, str(error), 1, 1)]
     return []
