@@ -57,3 +57,8 @@ def test_silent_when_the_dataset_yields_cuda_tensors(lint):
         "class OnGpu(torch.utils.data.Dataset):\n    def __getitem__(self, i):\n        return torch.ones(2).cuda()\nds = OnGpu()\nloader = ",
     )
     assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == set()
+
+
+def test_batches_count_as_moved_through_a_derived_name(lint):
+    script = SCRIPT.replace("    x, y = x.to(device), y.to(device)\n", "    inputs = torch.autograd.Variable(x[0])\n    inputs = inputs.cuda()\n")
+    assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == {"TL102"}

@@ -934,8 +934,22 @@ class Facts:
             if not isinstance(func, cst.Attribute) or not self.moves_to_device(site.node, site.scope):
                 continue
             root = _root_name(func.value)
-            if root is not None and any(b.kind == "loop" for b in site.scope.lookup(root)):
+            if root is not None and self._comes_from_loop(root, site.scope, 3):
                 return True
+        return False
+
+    def _comes_from_loop(self, name: str, scope: Scope, depth: int) -> bool:
+        """Is `name` a loop variable, or computed from one (`x = Variable(batch[0])`)?"""
+        for binding in scope.lookup(name):
+            if binding.kind == "loop":
+                return True
+            if depth and binding.kind == "assign" and binding.value is not None and not self.is_self_transform(binding):
+                value = binding.value
+                sources = [value] + (list(a.value for a in value.args) if isinstance(value, cst.Call) else [])
+                for source in sources:
+                    root = _root_name(source)
+                    if root is not None and root != name and self._comes_from_loop(root, binding.scope, depth - 1):
+                        return True
         return False
 
     def device_name_in_scope(self, scope: Scope) -> str | None:
