@@ -845,17 +845,13 @@ class Facts:
             if isinstance(func, cst.Attribute) and (
                 self.moves_to_device(call, site.scope) or func.attr.value == "to_empty"
             ):
-                spelled = dotted_name(func.value)
-                if spelled:
+                if dotted_name(func.value):
                     # `net = model; net.to(device)` moves `model` too
                     moved |= self.alias_group(func.value, site.scope)
-                    binding = self.binding_of_value.get(id(call))
-                    if binding is not None:
-                        moved.add(binding.name)
-                # `model = Net().to(device)` or `self.net = Net().cuda()`
-                outer_binding = self._binding_of_chain(call)
-                if outer_binding is not None:
-                    moved.add(outer_binding)
+                # `model = Net().to(device)`, `self.net = Net().cuda()`
+                binding = self.binding_of_value.get(id(call))
+                if binding is not None:
+                    moved.add(binding.name)
             q = self.call_qualname(site) or ""
             has_device_kw = any(
                 a.keyword is not None and a.keyword.value in ("device", "device_map", "device_id", "device_mesh")
@@ -880,13 +876,6 @@ class Facts:
                         if (spelled := dotted_name(arg.value)):
                             moved.add(spelled)
         return moved
-
-    def _binding_of_chain(self, call: cst.Call) -> str | None:
-        """For `a = X(...).to(d)`, the name `a` (the binding's value is the outermost call)."""
-        binding = self.binding_of_value.get(id(call))
-        if binding is not None:
-            return binding.name if binding.node is not None else None
-        return None
 
     def alias_group(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> set[str]:
         """`model` plus the names it was built from: `model = DDP(net)`, `model = torch.compile(net)`."""

@@ -15,6 +15,8 @@ from typing import Iterator
 
 import libcst as cst
 
+from torchlint.analysis.names import dotted_name
+
 # Fields that can never hold code a rule cares about.
 _SKIPPED_FIELDS = frozenset(
     """lpar rpar comma colon dot equal semicolon operator leading_lines lines_after_decorators
@@ -290,7 +292,7 @@ class _Builder:
 
     def on_import(self, node: cst.Import) -> None:
         for alias in node.names:
-            dotted = _dotted(alias.name)
+            dotted = dotted_name(alias.name)
             if dotted is None:
                 continue
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
@@ -304,7 +306,7 @@ class _Builder:
         if node.relative or node.module is None:
             base = None
         else:
-            base = _dotted(node.module)
+            base = dotted_name(node.module)
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
@@ -568,15 +570,6 @@ def _all_params(params: cst.Parameters) -> list[cst.Param]:
     if params.star_kwarg is not None:
         result.append(params.star_kwarg)
     return result
-
-
-def _dotted(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = _dotted(node.value)
-        return f"{head}.{node.attr.value}" if head else None
-    return None
 
 
 def _is_main_guard(test: cst.BaseExpression) -> bool:

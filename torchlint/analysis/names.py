@@ -8,9 +8,12 @@ a user class called `DataLoader` is not torch's.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
-from torchlint.analysis.model import Scope
+if TYPE_CHECKING:
+    from torchlint.analysis.model import Scope
 
 # Public re-exports that point at the same object.
 _CANONICAL_PREFIXES = {
@@ -45,7 +48,7 @@ def canonical(qualname: str) -> str:
     return qualname
 
 
-def import_qualname(name: str, scope: Scope) -> str | None:
+def import_qualname(name: str, scope: "Scope") -> str | None:
     """What a bare name stands for, if it is only ever bound by imports of one thing."""
     bindings = scope.lookup(name)
     if not bindings:
@@ -61,7 +64,7 @@ def import_qualname(name: str, scope: Scope) -> str | None:
     return qualname
 
 
-def qualname(expr: cst.BaseExpression, scope: Scope) -> str | None:
+def qualname(expr: cst.BaseExpression, scope: "Scope") -> str | None:
     """`t.utils.data.DataLoader` -> "torch.utils.data.DataLoader" (canonical form)."""
     parts: list[str] = []
     node = expr
@@ -77,7 +80,7 @@ def qualname(expr: cst.BaseExpression, scope: Scope) -> str | None:
     return canonical(".".join(reversed(parts)))
 
 
-def call_qualname(call: cst.Call, scope: Scope) -> str | None:
+def call_qualname(call: cst.Call, scope: "Scope") -> str | None:
     return qualname(call.func, scope)
 
 
