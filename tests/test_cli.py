@@ -59,7 +59,8 @@ def test_findings_exit_1_with_concise_lines_and_summary(project):
     lines = out(result).splitlines()
     assert lines[0].startswith("train.py:5:10: TL101 DataLoader loads every batch")
     assert lines[1].startswith("train.py:5:10: TL102 ")
-    assert lines[-1] == "Found 2 errors."
+    assert lines[1].startswith("train.py:5:10: TL102 [*] ")
+    assert lines[-2:] == ["Found 2 errors.", "[*] 1 fixable with `torchlint fix --apply`."]
 
 
 def test_clean_code_exits_0(tmp_path):
@@ -79,6 +80,9 @@ def test_full_format_shows_a_code_frame(project):
     assert "5 | loader = DataLoader(dataset, batch_size=64)" in text
     assert "^^^^" in text and "TL101" in text
     assert text.strip().endswith("Found 1 error.")
+    fixable = out(run("check", "--output-format", "full", "--select", "TL102", cwd=project))
+    assert "= fix: Set `pin_memory=torch.cuda.is_available()`" in fixable
+    assert "+loader = DataLoader(dataset, batch_size=64, pin_memory=torch.cuda.is_available())" in fixable
 
 
 def test_json_is_shaped_like_ruff(project):
@@ -92,6 +96,8 @@ def test_json_is_shaped_like_ruff(project):
     assert row["end_location"]["row"] == 5
     assert Path(row["filename"]) == project / "train.py"
     assert row["fix"] is None
+    assert rows[1]["fix"]["applicability"] == "safe"
+    assert rows[1]["fix"]["edits"][0]["content"].endswith("pin_memory=torch.cuda.is_available())")
     assert row["url"].endswith("rules/TL101-dataloader-no-workers.md")
 
 

@@ -5,11 +5,16 @@ Exit codes: 0 clean, 1 findings, 2 usage, configuration or internal error.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import json
 import multiprocessing
 import os
 import sys
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import click
@@ -18,7 +23,9 @@ from rich.console import Console
 from torchlint import __version__
 from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
 from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error, lint_path, lint_source
-from torchlint.output import json_text, print_concise, print_full, statistics_lines, summary
+from torchlint.fixer import applicable, fix_source, read_file, write_file
+from torchlint.output import concise_line, json_text, print_concise, print_diff, print_full, statistics_lines, summary
+from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
 from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
 
@@ -45,67 +52,126 @@ def main() -> None:
     """torchlint: find PyTorch code that leaves the GPU idle or starved."""
 
 
-@main.command()
-@click.argument("paths", nargs=-1)
-@click.option("--select", multiple=True, help="Rules to enable: codes, prefixes (TL1), names or ALL. Replaces the configured selection.")
-@click.option("--extend-select", multiple=True, help="Rules to enable on top of the selection.")
-@click.option("--ignore", multiple=True, help="Rules to disable.")
-@click.option("--exclude", multiple=True, help="Glob patterns to exclude (replaces the defaults).")
-@click.option("--extend-exclude", multiple=True, help="Glob patterns to exclude on top of the defaults.")
-@click.option("--force-exclude", is_flag=True, help="Apply exclusions to files named on the command line too.")
-@click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Skip files ignored by .gitignore (default: on).")
-@click.option("--output-format", type=click.Choice(["full", "concise", "json"]), default=None, help="full (default on a terminal), concise, or json.")
-@click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
-@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU cores).")
-@click.option("--no-cache", is_flag=True, help="Accepted for ruff compatibility; torchlint keeps no cache yet.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Use this pyproject.toml (or torchlint.toml).")
-@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
-@click.option("--stdin-filename", help="The name of the file when reading from stdin (`-`).")
-@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
-def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
-          output_format, statistics, exit_zero, jobs, no_cache, config_path, isolated, stdin_filename, quiet) -> None:
-    """Check PATHS (default: the current directory) for patterns that starve the GPU."""
+def _selection_options(command):
+    """The options `check` and `fix` share: what to check, and how to find it."""
+    options = [
+        click.argument("paths", nargs=-1),
+        click.option("--select", multiple=True, help="Rules to enable: codes, prefixes (TL1), names or ALL. Replaces the configured selection."),
+        click.option("--extend-select", multiple=True, help="Rules to enable on top of the selection."),
+        click.option("--ignore", multiple=True, help="Rules to disable."),
+        click.option("--exclude", multiple=True, help="Glob patterns to exclude (replaces the defaults)."),
+        click.option("--extend-exclude", multiple=True, help="Glob patterns to exclude on top of the defaults."),
+        click.option("--force-exclude", is_flag=True, help="Apply exclusions to files named on the command line too."),
+        click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Skip files ignored by .gitignore (default: on)."),
+        click.option("--unsafe-fixes", is_flag=True, help="Also consider fixes that may change results (see each rule's Fix safety)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU cores)."),
+        click.option("--no-cache", is_flag=True, help="Accepted for ruff compatibility; torchlint keeps no cache yet."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Use this pyproject.toml (or torchlint.toml)."),
+        click.option("--isolated", is_flag=True, help="Ignore all configuration files."),
+        click.option("--stdin-filename", help="The name of the file when reading from stdin (`-`)."),
+        click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass
+class Run:
+    """What one invocation checks, and with which rules (per-file-ignores applied per file)."""
+
+    settings: Settings
+    codes: set[str]
+
+    @cached_property
+    def file_filter(self) -> FileFilter:
+        settings = self.settings
+        patterns = list(DEFAULT_EXCLUDES if settings.exclude is None else settings.exclude) + settings.extend_exclude
+        return FileFilter(settings.root, patterns, settings.respect_gitignore)
+
+    @cached_property
+    def _ignores(self) -> list[tuple[str, set[str]]]:
+        return [(pattern, resolve_selectors(codes)) for pattern, codes in self.settings.per_file_ignores.items()]
+
+    @cached_property
+    def _rules(self) -> list[Rule]:
+        return build_rules(self.codes, self.settings.rule_options)
+
+    def rules_for(self, filename: str) -> list[Rule]:
+        if not self._ignores:
+            return self._rules
+        path = Path(filename).absolute()
+        try:
+            relative = path.relative_to(self.settings.root).as_posix()
+        except ValueError:
+            relative = path.as_posix()
+        ignored: set[str] = set()
+        for pattern, codes in self._ignores:
+            if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(path.name, pattern):
+                ignored |= codes
+        return [rule for rule in self._rules if rule.code not in ignored]
+
+
+def _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated):
+    """Settings and files, or exit 2 with one line saying why."""
     try:
         settings = _settings(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore)
-        codes = enabled_codes(settings)
+        run = Run(settings, enabled_codes(settings))
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
+    if "-" in paths and list(paths) != ["-"]:
+        _error("`-` (stdin) cannot be combined with other paths")
+        sys.exit(EXIT_ERROR)
+    return run
 
-    exclude_patterns = list(DEFAULT_EXCLUDES if settings.exclude is None else settings.exclude) + settings.extend_exclude
-    file_filter = FileFilter(settings.root, exclude_patterns, settings.respect_gitignore)
-    rules = build_rules(codes, settings.rule_options)
+
+def _discover(run: Run, paths, force_exclude) -> tuple[list[Path], bool]:
+    """Files to check, and whether a named path was missing."""
+    targets = [Path(p) for p in paths] or [Path(".")]
+    files, explicit, missing = discover(targets, run.file_filter, force_exclude)
+    for path in missing:
+        _error(f"{path}: no such file or directory")
+    explicit_set = {os.path.normpath(str(p)) for p in explicit}
+    for path in files:
+        if os.path.normpath(str(path)) in explicit_set and path.is_file() and path.stat().st_size == 0:
+            _warning(f"{_display(path)}: empty file, nothing to check")
+    return files, bool(missing)
+
+
+def _stdin_excluded(run: Run, force_exclude: bool, stdin_filename: str | None) -> bool:
+    return bool(force_exclude and stdin_filename and run.file_filter.excluded(Path(stdin_filename), False))
+
+
+@main.command()
+@_selection_options
+@click.option("--output-format", type=click.Choice(["full", "concise", "json"]), default=None, help="full (default on a terminal), concise, or json.")
+@click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
+          unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet,
+          output_format, statistics, exit_zero) -> None:
+    """Check PATHS (default: the current directory) for patterns that starve the GPU."""
+    run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
     diagnostics: list[Diagnostic] = []
-    sources: dict[str, list[str]] = {}
+    sources: dict[str, str] = {}
     status = EXIT_CLEAN
-
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
-        if not (force_exclude and stdin_filename and file_filter.excluded(Path(stdin_filename), False)):
+        if not _stdin_excluded(run, force_exclude, stdin_filename):
             try:
                 source = decode_source(sys.stdin.buffer.read())
             except LintError as error:
                 diagnostics.append(io_error(name, str(error)))
             else:
-                diagnostics.extend(lint_source(source, name, rules))
-                sources[name] = source.splitlines()
+                diagnostics.extend(lint_source(source, name, run.rules_for(name)))
+                sources[name] = source
     else:
-        if "-" in paths:
-            _error("`-` (stdin) cannot be combined with other paths")
-            sys.exit(EXIT_ERROR)
-        targets = [Path(p) for p in paths] or [Path(".")]
-        files, explicit, missing = discover(targets, file_filter, force_exclude)
-        for path in missing:
-            _error(f"{path}: no such file or directory")
+        files, missing = _discover(run, paths, force_exclude)
+        if missing:
             status = EXIT_ERROR
-        explicit_set = {os.path.normpath(str(p)) for p in explicit}
-        for path in files:
-            if os.path.normpath(str(path)) in explicit_set and path.is_file() and path.stat().st_size == 0:
-                _warning(f"{_display(path)}: empty file, nothing to check")
-        diagnostics.extend(_lint_files(files, codes, settings, jobs))
+        diagnostics.extend(_in_pool(_check_batch, files, run, jobs))
 
-    diagnostics = _apply_per_file_ignores(diagnostics, settings)
     internal = [d for d in diagnostics if d.kind == "internal-error"]
     reported = [d for d in diagnostics if d.kind != "internal-error"]
     reported.sort(key=lambda d: (d.filename, d.row, d.column, d.code or ""))
@@ -129,18 +195,135 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     elif fmt == "full":
         for d in reported:
             if d.filename not in sources and d.kind != "io-error":
-                sources[d.filename] = _read_lines(d.filename)
-        print_full(out, reported, sources)
+                sources[d.filename] = _read_text(d.filename)
+        print_full(out, reported, sources, unsafe_fixes)
     else:
-        print_concise(out, reported)
+        print_concise(out, reported, unsafe_fixes)
     if fmt != "json" and not quiet:
         out.print(summary(len(reported)), highlight=False)
+        fixable = sum(1 for d in reported if applicable(d, unsafe_fixes))
+        hidden = sum(1 for d in reported if not unsafe_fixes and applicable(d, True) and not applicable(d, False))
+        if fixable:
+            out.print(f"[*] {fixable} fixable with `torchlint fix --apply`" + (" --unsafe-fixes" if unsafe_fixes else "") + ".", highlight=False, markup=False)
+        if hidden:
+            out.print(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)", highlight=False, markup=False)
 
     if internal:
         status = EXIT_ERROR
     if status == EXIT_CLEAN and reported and not exit_zero:
         status = EXIT_FINDINGS
     sys.exit(status)
+
+
+@main.command()
+@_selection_options
+@click.option("--apply", "apply_changes", is_flag=True, help="Write the fixes (without it, show them as a diff).")
+@click.option("--exit-non-zero-on-fix", is_flag=True, help="With --apply, exit 1 when anything was changed.")
+def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
+        unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet,
+        apply_changes, exit_non_zero_on_fix) -> None:
+    """Fix what `check` finds in PATHS: show the diff, or write it with --apply."""
+    run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
+    status = EXIT_CLEAN
+    outcomes: list[FileOutcome] = []
+    if list(paths) == ["-"]:
+        name = stdin_filename or "-"
+        data = sys.stdin.buffer.read()
+        if _stdin_excluded(run, force_exclude, stdin_filename):
+            sys.stdout.buffer.write(data)
+            sys.exit(EXIT_CLEAN)
+        try:
+            source = decode_source(data)
+        except LintError as error:
+            _error(f"{name}: {error}")
+            sys.exit(EXIT_ERROR)
+        result = fix_source(source, name, run.rules_for(name), unsafe_fixes)
+        sys.stdout.write(result.source)
+        sys.stdout.flush()
+        outcomes.append(FileOutcome(name, result.fixed, result.remaining, result.error, result.changed))
+        report = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
+    else:
+        files, missing = _discover(run, paths, force_exclude)
+        if missing:
+            status = EXIT_ERROR
+        outcomes = _in_pool(_fix_batch if apply_changes else _diff_batch, files, run, jobs, unsafe_fixes)
+        out = Console(highlight=False, soft_wrap=True)
+        if not apply_changes:
+            for outcome in outcomes:
+                if outcome.diff:
+                    print_diff(out, outcome.diff)
+        report = _fix_report(outcomes, unsafe_fixes, applied=apply_changes, stream_err=False, quiet=quiet)
+
+    changed = any(o.changed for o in outcomes)
+    remaining = any(o.remaining for o in outcomes)
+    if any(o.error for o in outcomes) or report.internal:
+        status = EXIT_ERROR
+    if status == EXIT_CLEAN:
+        if not apply_changes and list(paths) != ["-"]:
+            status = EXIT_FINDINGS if changed else EXIT_CLEAN
+        elif remaining or (exit_non_zero_on_fix and changed):
+            status = EXIT_FINDINGS
+    sys.exit(status)
+
+
+@dataclass
+class FileOutcome:
+    filename: str
+    fixed: Counter
+    remaining: list[Diagnostic]
+    error: str | None
+    changed: bool
+    diff: str = ""
+
+
+@dataclass
+class _Report:
+    internal: bool
+
+
+def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False) -> _Report:
+    """Remaining findings, then what was fixed per rule and why the rest was not."""
+    echo = (lambda text: click.echo(text, err=True)) if stream_err else click.echo
+    internal = False
+    remaining = sorted((d for o in outcomes for d in o.remaining), key=lambda d: (d.filename, d.row, d.column))
+    for outcome in outcomes:
+        if outcome.error:
+            _error(f"{outcome.filename}: {outcome.error}")
+    for d in remaining:
+        if d.kind == "internal-error":
+            internal = True
+            _error(f"{d.filename}: {d.message}")
+        else:
+            echo(concise_line(d))
+    if quiet:
+        return _Report(internal)
+    fixed = Counter()
+    for outcome in outcomes:
+        fixed.update(outcome.fixed)
+    total = sum(fixed.values())
+    verb = "Fixed" if applied else "Would fix"
+    if total:
+        per_rule = ", ".join(f"{code} x{count}" for code, count in sorted(fixed.items()))
+        echo(f"{verb} {total} error{'s' if total != 1 else ''} ({per_rule}).")
+    findings = [d for d in remaining if d.kind == "finding"]
+    if findings:
+        echo(f"{len(findings)} remaining:")
+        reasons = Counter((d.code, _remaining_reason(d, unsafe)) for d in findings)
+        for (code, reason), count in sorted(reasons.items()):
+            echo(f"  {code} ({count}): {reason}")
+    elif not total and not remaining:
+        echo("All checks passed!")
+    return _Report(internal)
+
+
+def _remaining_reason(d: Diagnostic, unsafe: bool) -> str:
+    fix_info = d.fix
+    if fix_info and fix_info["applicability"] == UNSAFE and not unsafe and fix_info["edits"]:
+        return f"unsafe fix available with --unsafe-fixes: {fix_info['message']}"
+    if fix_info and fix_info["applicability"] == DISPLAY_ONLY:
+        return f"suggestion only, not applied: {fix_info['message']}"
+    rule = rule_by_code_or_name(d.code or "")
+    return rule.no_fix_reason if rule is not None else "no automatic fix"
 
 
 def _settings(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore) -> Settings:
@@ -174,65 +357,74 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read_lines(filename: str) -> list[str]:
+def _read_text(filename: str) -> str:
     try:
-        return decode_source(Path(filename).read_bytes()).splitlines()
+        return decode_source(Path(filename).read_bytes())
     except (OSError, LintError):
-        return []
+        return ""
 
 
 # -- the process pool ----------------------------------------------------------
 
-_WORKER_RULES = None
+_WORKER: dict = {}
 
 
-def _worker_init(codes: set[str], options) -> None:
-    global _WORKER_RULES
-    _WORKER_RULES = build_rules(codes, options)
+def _worker_init(run: Run, unsafe: bool) -> None:
+    _WORKER["run"], _WORKER["unsafe"] = run, unsafe
 
 
-def _worker_lint(batch: list[tuple[str, str]]) -> list[Diagnostic]:
-    found: list[Diagnostic] = []
-    for path, display in batch:
-        found.extend(lint_path(Path(path), display, _WORKER_RULES))
-    return found
+def _check_batch(batch: list[tuple[str, str]]) -> list[Diagnostic]:
+    run = _WORKER["run"]
+    return [d for path, display in batch for d in lint_path(Path(path), display, run.rules_for(display))]
 
 
-def _lint_files(files: list[Path], codes: set[str], settings: Settings, jobs: int | None) -> list[Diagnostic]:
+def _fix_file(path: str, display: str, write: bool) -> FileOutcome:
+    run, unsafe = _WORKER["run"], _WORKER["unsafe"]
+    try:
+        source_file = read_file(Path(path))
+    except LintError as error:
+        return FileOutcome(display, Counter(), [io_error(display, str(error))], None, False)
+    result = fix_source(source_file.text, display, run.rules_for(display), unsafe)
+    outcome = FileOutcome(display, result.fixed, result.remaining, result.error, result.changed)
+    if result.changed and result.error is None:
+        if write:
+            try:
+                write_file(source_file, result.source)
+            except (LintError, OSError) as error:
+                outcome.error = f"not written: {error}"
+                outcome.changed = False
+        else:
+            outcome.diff = "".join(
+                difflib.unified_diff(
+                    result.original.splitlines(keepends=True),
+                    result.source.splitlines(keepends=True),
+                    fromfile=f"a/{display}",
+                    tofile=f"b/{display}",
+                )
+            )
+    return outcome
+
+
+def _fix_batch(batch: list[tuple[str, str]]) -> list[FileOutcome]:
+    return [_fix_file(path, display, write=True) for path, display in batch]
+
+
+def _diff_batch(batch: list[tuple[str, str]]) -> list[FileOutcome]:
+    return [_fix_file(path, display, write=False) for path, display in batch]
+
+
+def _in_pool(work_function, files: list[Path], run: Run, jobs: int | None, unsafe: bool = False) -> list:
     work = [(str(path), _display(path)) for path in files]
     jobs = jobs or os.cpu_count() or 1
     if jobs == 1 or len(work) <= 2:
-        rules = build_rules(codes, settings.rule_options)
-        return [d for path, display in work for d in lint_path(Path(path), display, rules)]
+        _worker_init(run, unsafe)
+        return work_function(work)
     # Small batches keep both cores busy to the end; "fork" avoids re-importing everything.
     batches = [work[i : i + 4] for i in range(0, len(work), 4)]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
-                             initargs=(codes, settings.rule_options)) as pool:
-        return [d for result in pool.map(_worker_lint, batches) for d in result]
-
-
-def _apply_per_file_ignores(diagnostics: list[Diagnostic], settings: Settings) -> list[Diagnostic]:
-    if not settings.per_file_ignores:
-        return diagnostics
-    import fnmatch
-
-    compiled = [(pattern, resolve_selectors(codes)) for pattern, codes in settings.per_file_ignores.items()]
-    kept = []
-    for d in diagnostics:
-        path = Path(d.filename).absolute()
-        try:
-            relative = path.relative_to(settings.root).as_posix()
-        except ValueError:
-            relative = path.as_posix()
-        ignored: set[str] = set()
-        for pattern, codes in compiled:
-            if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(path.name, pattern):
-                ignored |= codes
-        if d.code not in ignored:
-            kept.append(d)
-    return kept
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(run, unsafe)) as pool:
+        return [item for result in pool.map(work_function, batches) for item in result]
 
 
 # -- documentation ---------------------------------------------------------------

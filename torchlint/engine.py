@@ -10,6 +10,7 @@ import io
 import re
 import sys
 import tokenize
+from bisect import bisect_right
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.model import FileModel
 from torchlint.rules import all_rules
-from torchlint.rules.base import Report, Rule
+from torchlint.rules.base import Fix, Report, Rule
 from torchlint.settings import RuleOptions
 
 # Deeply nested expressions recurse deeply in libcst; give them room.
@@ -31,6 +32,7 @@ _FILE_NOQA = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
+_LINE_END = re.compile(r"\r\n|\r|\n")
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
 
@@ -136,6 +138,7 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     # Positions cost a full metadata pass: pay it only for files with findings.
     positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     lines = source.splitlines()
+    index = LineIndex(source)
     seen: set[tuple[str, int, int]] = set()
     for rule, report in reports:
         where = positions[report.node]
@@ -156,10 +159,70 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
                 end_row=where.end.line,
                 end_column=where.end.column + 1,
                 url=rule.url(),
+                fix=_fix_dict(report.fix, positions, index) if report.fix else None,
             )
         )
     diagnostics.sort(key=lambda d: (d.row, d.column, d.code or ""))
     return diagnostics
+
+
+class LineIndex:
+    """Between (row, column) positions and offsets in the source text. Lines end at
+    "\r\n", "\n" or "\r", as libcst counts them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.starts = [0] + [m.end() for m in _LINE_END.finditer(source)]
+        first = _LINE_END.search(source)
+        self.newline = first.group() if first else "\n"
+
+    def offset(self, row: int, column: int) -> int:
+        """row 1-based, column 0-based (libcst's convention)."""
+        if row - 1 >= len(self.starts):
+            return len(self.source)
+        return min(self.starts[row - 1] + column, len(self.source))
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(row 1-based, column 1-based) of an offset."""
+        row = bisect_right(self.starts, offset)
+        return row, offset - self.starts[row - 1] + 1
+
+    def line_indent(self, row: int) -> str:
+        start = self.starts[row - 1]
+        line = self.source[start:]
+        return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _fix_dict(fix: Fix, positions, index: LineIndex) -> dict:
+    edits = []
+    for edit in fix.edits:
+        where = positions[edit.node]
+        start = index.offset(where.start.line, where.start.column)
+        end = index.offset(where.end.line, where.end.column)
+        content = edit.content
+        if edit.where == "line-before":
+            start = end = index.starts[where.start.line - 1]
+            content = index.line_indent(where.start.line) + content + index.newline
+        elif edit.where == "line-after":
+            indent = index.line_indent(where.start.line)
+            if where.end.line < len(index.starts):  # there is a next line: insert before it
+                start = end = index.starts[where.end.line]
+                content = indent + content + index.newline
+            else:  # the last line, without a final newline
+                start = end = len(index.source)
+                content = index.newline + indent + content
+        edits.append(
+            {
+                "content": content,
+                "location": _row_col(index.position(start)),
+                "end_location": _row_col(index.position(end)),
+            }
+        )
+    return {"applicability": fix.applicability, "message": fix.message, "edits": edits}
+
+
+def _row_col(position: tuple[int, int]) -> dict:
+    return {"row": position[0], "column": position[1]}
 
 
 def _syntax_check_only(source: str, filename: str) -> list[Diagnostic]:

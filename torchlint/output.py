@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
 from pathlib import Path
@@ -26,12 +27,14 @@ def concise_line(d: Diagnostic) -> str:
     return f"{d.filename}: error: {d.message}"
 
 
-def print_concise(console: Console, diagnostics: list[Diagnostic]) -> None:
+def print_concise(console: Console, diagnostics: list[Diagnostic], unsafe: bool = False) -> None:
     for d in diagnostics:
-        console.print(_styled_concise(d), soft_wrap=True, highlight=False)
+        console.print(_styled_concise(d, unsafe), soft_wrap=True, highlight=False)
 
 
-def _styled_concise(d: Diagnostic) -> Text:
+def _styled_concise(d: Diagnostic, unsafe: bool = False) -> Text:
+    from torchlint.fixer import applicable
+
     text = Text()
     text.append(d.filename, style="bold")
     if d.kind in ("finding", "syntax-error"):
@@ -40,6 +43,8 @@ def _styled_concise(d: Diagnostic) -> Text:
         if d.kind == "finding":
             text.append(f"{d.code}", style="bold red")
             text.append(" ")
+            if applicable(d, unsafe):
+                text.append("[*] ", style="cyan")
         text.append(d.message)
     else:
         text.append(": ")
@@ -48,14 +53,46 @@ def _styled_concise(d: Diagnostic) -> Text:
     return text
 
 
-def print_full(console: Console, diagnostics: list[Diagnostic], sources: dict[str, list[str]]) -> None:
+def print_full(console: Console, diagnostics: list[Diagnostic], sources: dict[str, str], unsafe: bool = False) -> None:
     for d in diagnostics:
-        console.print(_styled_concise(d), soft_wrap=True, highlight=False)
-        lines = sources.get(d.filename)
-        if d.kind not in ("finding", "syntax-error") or not lines:
+        console.print(_styled_concise(d, unsafe), soft_wrap=True, highlight=False)
+        source = sources.get(d.filename)
+        if d.kind not in ("finding", "syntax-error") or not source:
             continue
-        _print_frame(console, d, lines)
+        _print_frame(console, d, source.splitlines())
+        if d.fix:
+            _print_fix(console, d, source)
         console.print()
+
+
+def _print_fix(console: Console, d: Diagnostic, source: str) -> None:
+    from torchlint.fixer import apply_fixes
+
+    kind = {"safe": "fix", "unsafe": "unsafe fix", "display-only": "suggestion"}[d.fix["applicability"]]
+    console.print(Text.assemble(("  = ", "blue"), (f"{kind}: ", "bold cyan"), d.fix["message"]), soft_wrap=True, highlight=False)
+    if not d.fix["edits"]:
+        return
+    fixed, _ = apply_fixes(source, [d])
+    diff = difflib.unified_diff(source.splitlines(), fixed.splitlines(), lineterm="", n=0)
+    for line in list(diff)[2:]:
+        if line.startswith("@@"):
+            continue
+        style = "green" if line.startswith("+") else "red"
+        console.print(Text.assemble(("    ", ""), (line, style)), soft_wrap=True, highlight=False)
+
+
+def print_diff(console: Console, diff: str) -> None:
+    for line in diff.splitlines():
+        style = ""
+        if line.startswith(("+++", "---")):
+            style = "bold"
+        elif line.startswith("@@"):
+            style = "cyan"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        console.print(Text(line, style=style), soft_wrap=True, highlight=False)
 
 
 def _print_frame(console: Console, d: Diagnostic, lines: list[str]) -> None:

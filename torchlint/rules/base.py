@@ -19,13 +19,30 @@ DOCS_URL = "https://github.com/torchlint/torchlint/blob/main/rules/{code}-{name}
 
 
 @dataclass
+class NodeEdit:
+    """One change, anchored to a node; the engine turns it into a text edit.
+
+    where: "replace" the node's code; "line-before" / "line-after" insert `content` as a
+    new line (indented like the node's first line) before the node's first line or after
+    its last line.
+    """
+
+    node: cst.CSTNode
+    content: str
+    where: str = "replace"
+
+
+SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
+
+
+@dataclass
 class Fix:
-    """An edit a rule proposes. `applicability`: safe | unsafe | display-only."""
+    """An edit a rule proposes, and how far it can be trusted:
+    safe (same results, cannot start failing), unsafe (opt-in), display-only (never applied)."""
 
     applicability: str
     message: str
-    # (node to replace, replacement code); positions are filled in by the engine.
-    replacements: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+    edits: list[NodeEdit] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +58,8 @@ class Rule:
     summary: ClassVar[str]
     # "none", "sometimes" or "always": shown by `torchlint rules`.
     fix_availability: ClassVar[str] = "none"
+    # Said in `fix`'s summary for findings it cannot fix, e.g. "a larger batch changes the optimisation".
+    no_fix_reason: ClassVar[str] = "no automatic fix"
     enabled_by_default: ClassVar[bool] = True
     # The file is only parsed for this rule if its text contains one of `triggers` and,
     # when `requires` is set, one of `requires` too. Both are necessary conditions.

@@ -1,0 +1,163 @@
+"""Apply the fixes that rules propose, safely.
+
+One pass applies every applicable fix whose edits do not overlap another's; the result
+is re-checked and fixed again until nothing changes (at most MAX_PASSES). The fixed
+text must compile, or the file is left as it was and the failure is reported.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import tokenize
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchlint.engine import Diagnostic, LineIndex, LintError, lint_source
+from torchlint.rules.base import DISPLAY_ONLY, SAFE, UNSAFE, Rule
+
+MAX_PASSES = 10
+
+
+@dataclass
+class FixResult:
+    original: str
+    source: str  # the fixed text (the original when nothing applied or the fix failed)
+    fixed: Counter = field(default_factory=Counter)  # rule code -> fixes applied
+    remaining: list[Diagnostic] = field(default_factory=list)
+    error: str | None = None  # why the file was left untouched
+
+    @property
+    def changed(self) -> bool:
+        return self.source != self.original
+
+
+def applicable(diagnostic: Diagnostic, unsafe: bool) -> bool:
+    fix = diagnostic.fix
+    if not fix or not fix["edits"]:
+        return False
+    return fix["applicability"] == SAFE or (unsafe and fix["applicability"] == UNSAFE)
+
+
+def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = False) -> FixResult:
+    current = source
+    fixed: Counter = Counter()
+    diagnostics = lint_source(source, filename, rules)
+    for _ in range(MAX_PASSES):
+        candidates = [d for d in diagnostics if applicable(d, unsafe)]
+        if not candidates:
+            break
+        updated, used = apply_fixes(current, candidates)
+        if updated == current:
+            break
+        problem = compile_problem(updated, filename)
+        if problem is not None:
+            codes = ", ".join(sorted(set(used)))
+            return FixResult(
+                source,
+                source,
+                remaining=lint_source(source, filename, rules),
+                error=f"fixes by {codes} would produce code that does not compile ({problem}); file left unchanged",
+            )
+        fixed.update(used)
+        current = updated
+        diagnostics = lint_source(current, filename, rules)
+    return FixResult(source, current, fixed, diagnostics)
+
+
+def apply_fixes(source: str, diagnostics: list[Diagnostic]) -> tuple[str, list[str]]:
+    """Apply the fixes whose edits overlap no other applied edit; returns the new text and
+    the codes applied (one per fix). Identical edits (the same import twice) apply once."""
+    index = LineIndex(source)
+    accepted: list[tuple[int, int, str]] = []
+    used: list[str] = []
+
+    def spans(diagnostic):
+        for edit in diagnostic.fix["edits"]:
+            start = index.offset(edit["location"]["row"], edit["location"]["column"] - 1)
+            end = index.offset(edit["end_location"]["row"], edit["end_location"]["column"] - 1)
+            yield start, end, edit["content"]
+
+    ordered = sorted(diagnostics, key=lambda d: min(s for s, _, _ in spans(d)))
+    for diagnostic in ordered:
+        edits = [e for e in spans(diagnostic) if e not in accepted]
+        if any(_overlaps(edit, other) for edit in edits for other in accepted):
+            continue  # retried in the next pass, against the updated text
+        accepted.extend(edits)
+        used.append(diagnostic.code)
+    text = source
+    for start, end, content in sorted(accepted, key=lambda e: (e[0], e[1], e[2]), reverse=True):
+        text = text[:start] + content + text[end:]
+    return text, used
+
+
+def _overlaps(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+    if a[0] == a[1] or b[0] == b[1]:  # an insertion only collides strictly inside a span
+        return a[0] < b[1] and b[0] < a[1] and a[0] != b[0] and a[1] != b[1]
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def compile_problem(source: str, filename: str) -> str | None:
+    try:
+        compile(source, filename, "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return f"line {error.lineno}: {error.msg}"
+    except (ValueError, RecursionError, MemoryError) as error:
+        return str(error)
+    return None
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+@dataclass
+class SourceFile:
+    """A file's text plus what is needed to write it back byte-faithfully."""
+
+    path: Path
+    text: str
+    encoding: str  # "utf-8-sig" keeps a BOM
+
+
+def read_file(path: Path) -> SourceFile:
+    from torchlint.engine import read_source
+
+    text = read_source(path)  # raises LintError with a one-line message
+    data = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        encoding = "utf-8"
+    return SourceFile(path, text, encoding)
+
+
+def write_file(source_file: SourceFile, text: str) -> None:
+    """Atomically: a temporary file beside the original, then a rename over it, keeping
+    the permissions. The text keeps its own line endings (nothing is translated)."""
+    path = source_file.path
+    try:
+        data = text.encode(source_file.encoding)
+    except UnicodeEncodeError as error:
+        raise LintError(f"the fixed text cannot be encoded as {source_file.encoding}: {error.reason}") from None
+    target = Path(os.path.realpath(path))
+    mode = stat.S_IMODE(target.stat().st_mode)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".torchlint")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+__all__ = ["DISPLAY_ONLY", "SAFE", "UNSAFE", "FixResult", "apply_fixes", "fix_source", "read_file", "write_file"]
