@@ -95,7 +95,7 @@ def test_json_is_shaped_like_ruff(project):
     assert row["location"] == {"row": 5, "column": 10}
     assert row["end_location"]["row"] == 5
     assert Path(row["filename"]) == project / "train.py"
-    assert row["fix"] is None
+    assert row["fix"]["applicability"] == "display-only" and row["fix"]["edits"] == []
     assert rows[1]["fix"]["applicability"] == "safe"
     assert rows[1]["fix"]["edits"][0]["content"].endswith("pin_memory=torch.cuda.is_available())")
     assert row["url"].endswith("rules/TL101-dataloader-no-workers.md")

@@ -61,3 +61,16 @@ def test_hook_runs_through_try_repo(tmp_path):
     result = pre_commit("try-repo", str(hook_repo), "torchlint", "--all-files", cwd=user_repo, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed" in result.stdout
+
+    # The fix hook modifies the file, so pre-commit reports a failure once; then it passes.
+    fixable = (ROOT / "fixtures" / "fix" / "latin1_coding.py").read_bytes()
+    (user_repo / "train.py").write_bytes(fixable)
+    git("add", "-A", cwd=user_repo)
+    first = pre_commit("try-repo", str(hook_repo), "torchlint-fix", "--all-files", cwd=user_repo, env=env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    fixed = (ROOT / "fixtures" / "fix" / "latin1_coding.fixed.py").read_bytes()
+    assert (user_repo / "train.py").read_bytes() == fixed
+    git("add", "-A", cwd=user_repo)
+    second = pre_commit("try-repo", str(hook_repo), "torchlint-fix", "--all-files", cwd=user_repo, env=env)
+    assert second.returncode == 0, second.stdout + second.stderr

@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 from torchlint.cli import rules_markdown_table
@@ -16,9 +18,10 @@ def test_rule_table_is_generated_from_the_rules():
     assert table == rules_markdown_table(), "regenerate with `torchlint rules --output-format markdown`"
 
 
-def test_every_check_option_is_documented():
+@pytest.mark.parametrize("command", ["check", "fix"])
+def test_every_option_is_documented(command):
     help_text = subprocess.run(
-        [sys.executable, "-m", "torchlint", "check", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "torchlint", command, "--help"], capture_output=True, text=True, check=True
     ).stdout
     options = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help"}
     missing = sorted(o for o in options if f"`{o}" not in README)

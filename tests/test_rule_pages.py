@@ -38,3 +38,29 @@ def test_use_instead_produces_no_finding(rule):
     assert better, "a page without a Use instead block"
     assert expected_findings(better) == set()
     assert actual_findings(better) == set()
+
+
+@pytest.mark.parametrize("rule", [r for r in RULES if r.fix_availability != "none"], ids=lambda r: r.code)
+def test_fix_section_shows_what_fix_does_to_the_example(rule):
+    """The Fix block is the Example after `torchlint fix --apply --unsafe-fixes` (markers dropped)."""
+    import re
+
+    from torchlint.engine import build_rules
+    from torchlint.fixer import fix_source
+    from torchlint.settings import RuleOptions
+
+    page = read_page(rule)
+    fixed = fix_source(page.code_block("Example"), "example.py", build_rules({rule.code}, RuleOptions()), unsafe=True)
+    assert fixed.changed, "the Fix section must show a fix being applied"
+    without_markers = re.sub(r"  # expect: TL\d{3}(?:, TL\d{3})*", "", fixed.source)
+    assert page.code_block("Fix") == without_markers
+    unsafe_only = any(d.fix and d.fix["applicability"] == "unsafe" for d in actual_diagnostics(page.code_block("Example")))
+    if unsafe_only:
+        assert "Fix safety" in page.sections
+
+
+def actual_diagnostics(source):
+    from torchlint.engine import build_rules, lint_source
+    from torchlint.settings import RuleOptions
+
+    return lint_source(source, "example.py", build_rules({r.code for r in RULES}, RuleOptions()))

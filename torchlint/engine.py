@@ -15,12 +15,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst._nodes.internal import CodegenState  # to render a node at its block's indentation
 
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.model import FileModel
 from torchlint.rules import all_rules
 from torchlint.rules.base import Fix, Report, Rule
+from torchlint.positions import node_positions
 from torchlint.settings import RuleOptions
 
 # Deeply nested expressions recurse deeply in libcst; give them room.
@@ -135,13 +136,15 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     if not reports:
         return diagnostics
 
-    # Positions cost a full metadata pass: pay it only for files with findings.
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    # Positions only for the nodes reported or edited, and only in files with findings.
+    wanted = [report.node for _, report in reports]
+    wanted += [edit.node for _, report in reports if report.fix for edit in report.fix.edits]
+    positions = node_positions(module, wanted)
     lines = source.splitlines()
     index = LineIndex(source)
     seen: set[tuple[str, int, int]] = set()
     for rule, report in reports:
-        where = positions[report.node]
+        where = positions[id(report.node)]
         key = (rule.code, where.start.line, where.start.column)
         if key in seen:
             continue
@@ -159,7 +162,7 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
                 end_row=where.end.line,
                 end_column=where.end.column + 1,
                 url=rule.url(),
-                fix=_fix_dict(report.fix, positions, index) if report.fix else None,
+                fix=_fix_dict(report.fix, positions, index, module) if report.fix else None,
             )
         )
     diagnostics.sort(key=lambda d: (d.row, d.column, d.code or ""))
@@ -193,14 +196,20 @@ class LineIndex:
         return line[: len(line) - len(line.lstrip(" \t"))]
 
 
-def _fix_dict(fix: Fix, positions, index: LineIndex) -> dict:
+def _fix_dict(fix: Fix, positions, index: LineIndex, module: cst.Module) -> dict:
     edits = []
+    applicability = fix.applicability
     for edit in fix.edits:
-        where = positions[edit.node]
+        where = positions[id(edit.node)]
+        if edit.where != "replace" and where.start.column != len(index.line_indent(where.start.line)):
+            # `if x: model = Net()`: a new line would not land in the same block.
+            return {"applicability": "display-only", "message": fix.message, "edits": []}
         start = index.offset(where.start.line, where.start.column)
         end = index.offset(where.end.line, where.end.column)
         content = edit.content
-        if edit.where == "line-before":
+        if edit.replacement is not None:
+            start, end, content = _rendered_in_place(module, edit.node, edit.replacement, where, index)
+        elif edit.where == "line-before":
             start = end = index.starts[where.start.line - 1]
             content = index.line_indent(where.start.line) + content + index.newline
         elif edit.where == "line-after":
@@ -218,7 +227,44 @@ def _fix_dict(fix: Fix, positions, index: LineIndex) -> dict:
                 "end_location": _row_col(index.position(end)),
             }
         )
-    return {"applicability": fix.applicability, "message": fix.message, "edits": edits}
+    return {"applicability": applicability, "message": fix.message, "edits": edits}
+
+
+def _render(module: cst.Module, node: cst.CSTNode, indent: str) -> str:
+    """The code of `node` as it reads inside a block indented by `indent`."""
+    state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+    state.indent_tokens = [indent] if indent else []
+    node._codegen(state)
+    return "".join(state.tokens)
+
+
+def _rendered_in_place(module: cst.Module, old: cst.CSTNode, new: cst.CSTNode, where, index: LineIndex) -> tuple[int, int, str]:
+    """Render `new` for the place of `old`: nested lines need the indentation of the block
+    the statement sits in, which is the one that reproduces `old` exactly."""
+    start = index.offset(where.start.line, where.start.column)
+    end = index.offset(where.end.line, where.end.column)
+    original = index.source[start:end]
+    candidates = []
+    for row in range(where.start.line, max(0, where.start.line - 200), -1):
+        indent = index.line_indent(row)
+        if indent not in candidates:
+            candidates.append(indent)
+        if not indent:
+            break
+    for indent in candidates:
+        if _render(module, old, indent) == original:
+            return start, end, _render(module, new, indent)
+    # Not found (unusual layout): render the whole module and keep what changed.
+    changed = module.deep_replace(old, new).code
+    source = index.source
+    prefix = 0
+    limit = min(len(source), len(changed))
+    while prefix < limit and source[prefix] == changed[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and source[-1 - suffix] == changed[-1 - suffix]:
+        suffix += 1
+    return prefix, len(source) - suffix, changed[prefix : len(changed) - suffix]
 
 
 def _row_col(position: tuple[int, int]) -> dict:

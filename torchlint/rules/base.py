@@ -28,8 +28,10 @@ class NodeEdit:
     """
 
     node: cst.CSTNode
-    content: str
+    content: str = ""
     where: str = "replace"
+    # A node to put in place of `node`, rendered in context (keeps the block's indentation).
+    replacement: cst.CSTNode | None = None
 
 
 SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"

@@ -48,8 +48,8 @@ def with_keyword(call: cst.Call, name: str, value_code: str) -> cst.Call:
 _EQUAL = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
-def replace_call(facts: Facts, old: cst.CSTNode, new: cst.CSTNode) -> NodeEdit:
-    return NodeEdit(old, facts.model.module.code_for_node(new))
+def replace_node(old: cst.CSTNode, new: cst.CSTNode) -> NodeEdit:
+    return NodeEdit(old, replacement=new)
 
 
 def module_alias(facts: Facts, module: str) -> str | None:
@@ -80,7 +80,7 @@ def import_edit(facts: Facts, module: str) -> NodeEdit | None:
         if isinstance(first, cst.ImportFrom) and isinstance(first.module, cst.Name) and first.module.value == "__future__":
             continue
         if isinstance(first, (cst.Import, cst.ImportFrom)):
-            return NodeEdit(statement, f"import {module}", "line-before")
+            return NodeEdit(first, f"import {module}", "line-before")
     for position, statement in enumerate(body):
         is_docstring = (
             position == 0

@@ -9,14 +9,14 @@ import libcst as cst
 from torchlint.analysis.datasets import MAKES_CUDA_TENSORS, dataset_traits
 from torchlint.analysis.facts import DATALOADER_PARAMS, Facts
 from torchlint.rules.base import DISPLAY_ONLY, SAFE, Fix, NodeEdit, Report, Rule
-from torchlint.rules.editing import replace_call, torch_reference, with_keyword
+from torchlint.rules.editing import replace_node, torch_reference, with_keyword
 
 
 class DataloaderNoPinMemory(Rule):
     code = "TL102"
     name = "dataloader-no-pin-memory"
     summary = "DataLoader feeding CUDA without pinned memory"
-    fix_availability = "always"
+    fix_availability = "safe"
     triggers = ("DataLoader",)
     requires = ("cuda",)
 
@@ -53,5 +53,5 @@ class DataloaderNoPinMemory(Rule):
         if pin is not None:
             edit = NodeEdit(pin[0], value)
         else:
-            edit = replace_call(facts, call, with_keyword(call, "pin_memory", value))
+            edit = replace_node(call, with_keyword(call, "pin_memory", value))
         return Fix(SAFE, f"Set `pin_memory={value}`", [edit, *imports])

@@ -12,6 +12,7 @@ class SmallBatchSize(Rule):
     code = "TL103"
     name = "small-batch-size"
     summary = "Training DataLoader with a very small batch size"
+    no_fix_reason = "no automatic fix: a larger batch changes the optimisation"
     triggers = ("DataLoader",)
 
     def check(self, facts: Facts) -> Iterator[Report]:

@@ -8,13 +8,14 @@ import libcst as cst
 
 from torchlint.analysis.facts import Facts
 from torchlint.analysis.names import dotted_name
-from torchlint.rules.base import ACCELERATOR_WORDS, Report, Rule
+from torchlint.rules.base import ACCELERATOR_WORDS, DISPLAY_ONLY, SAFE, Fix, NodeEdit, Report, Rule
 
 
 class ModelNotOnDevice(Rule):
     code = "TL201"
     name = "model-not-on-device"
     summary = "Model trained in a loop but never moved to the device"
+    fix_availability = "safe, guarded"
     triggers = ("backward", ".step(")
     requires = ACCELERATOR_WORDS
 
@@ -52,4 +53,33 @@ class ModelNotOnDevice(Rule):
                     f"`{spelled}` is trained in a loop but never moved to the accelerator, so "
                     f"forward and backward run on the CPU; add `{spelled}.to({device})` before "
                     "building the optimizer",
+                    self._fix(facts, loop, construction, spelled),
                 )
+
+    def _fix(self, facts: Facts, loop, construction, spelled: str) -> Fix:
+        """`model = model.to(device)` right after the model is built, with the device variable
+        the training loop already moves its inputs to (moving only the model would fail)."""
+        device = self._loop_device(facts, loop)
+        move = f"{spelled} = {spelled}.to({device or 'device'})"
+        if device is None:
+            return Fix(DISPLAY_ONLY, f"Add `{move}` and move the inputs too (the loop moves no inputs to a device variable)")
+        visible = device.startswith("self.") or construction.scope.lookup(device.split(".")[0])
+        if not visible:
+            return Fix(DISPLAY_ONLY, f"Add `{move}` where `{device}` is defined")
+        return Fix(SAFE, f"Add `{move}` after the model is built", [NodeEdit(construction.node, move, "line-after")])
+
+    def _loop_device(self, facts: Facts, loop) -> str | None:
+        """The device expression (`device`, `self.device`, `args.device`) the loop moves inputs to."""
+        for site in facts.model.calls:
+            if loop not in site.loops or not facts.moves_to_device(site.node, site.scope):
+                continue
+            func = site.node.func
+            if not isinstance(func, cst.Attribute) or func.attr.value != "to":
+                continue
+            for arg in site.node.args:
+                if arg.keyword is None or arg.keyword.value == "device":
+                    spelled = dotted_name(arg.value)
+                    if spelled is not None:
+                        return spelled
+                    break
+        return None

@@ -8,13 +8,15 @@ import libcst as cst
 
 from torchlint.analysis.facts import TENSOR_FACTORIES, Facts
 from torchlint.analysis.model import CallSite
-from torchlint.rules.base import ACCELERATOR_WORDS, Report, Rule
+from torchlint.rules.base import ACCELERATOR_WORDS, DISPLAY_ONLY, SAFE, UNSAFE, Fix, NodeEdit, Report, Rule
+from torchlint.rules.editing import with_keyword
 
 
 class TensorCreatedOnCpu(Rule):
     code = "TL202"
     name = "tensor-created-on-cpu"
     summary = "Tensor created on the CPU and then moved to the device"
+    fix_availability = "safe or unsafe"
     triggers = (".to(", ".cuda(")
     requires = ACCELERATOR_WORDS
 
@@ -37,11 +39,25 @@ class TensorCreatedOnCpu(Rule):
             move = self._move_of(facts, site)
             if move is None:
                 continue
+            device = _device_text(facts, move)
             yield Report(
                 site.node,
                 f"`torch.{factory}(...)` builds the tensor on the CPU and then copies it to the "
-                f"device; create it there: `torch.{factory}(..., device={_device_text(facts, move)})`",
+                f"device; create it there: `torch.{factory}(..., device={device})`",
+                self._fix(facts, site, move, factory, device),
             )
+
+    def _fix(self, facts: Facts, site: CallSite, move: cst.Call, factory: str, device: str) -> Fix:
+        message = f"Create the tensor on the device: `torch.{factory}(..., device={device})`"
+        chained = facts.model.method_call_on.get(id(site.node)) is move
+        if not chained or not _only_moves(move):
+            return Fix(DISPLAY_ONLY, message + " (applied only to a `.to(device)`/`.cuda()` chained on the call)")
+        created = with_keyword(site.node, "device", device)
+        edit = NodeEdit(move, replacement=created)
+        if factory in SAME_VALUES_ON_ANY_DEVICE or (factory == "arange" and _integer_arguments(facts, site)):
+            return Fix(SAFE, message, [edit])
+        # Random streams differ between CPU and CUDA; computed values may differ in the last bit.
+        return Fix(UNSAFE, message + " (values differ: another random stream or rounding on the device)", [edit])
 
     def _move_of(self, facts: Facts, site: CallSite) -> cst.Call | None:
         """The `.to(device)`/`.cuda()` call that moves this factory's result, if any:
@@ -71,6 +87,28 @@ class TensorCreatedOnCpu(Rule):
         if len(later) > 1:
             return None  # the CPU tensor is used again after the copy
         return move.node
+
+
+# Factories whose values do not depend on where they are computed.
+SAME_VALUES_ON_ANY_DEVICE = frozenset("zeros ones full eye empty tensor as_tensor tril_indices triu_indices".split())
+_MOVE_OPTIONS = ("non_blocking", "copy")
+
+
+def _only_moves(move: cst.Call) -> bool:
+    """`.to(device)`, `.to(device, non_blocking=True)`, `.cuda()`, `.cuda(0)`: nothing but a move
+    (a dtype or memory format would have to be carried over too)."""
+    positional = [a for a in move.args if a.keyword is None and not a.star]
+    keywords = [a.keyword.value for a in move.args if a.keyword is not None]
+    if any(a.star for a in move.args) or any(k not in ("device", *_MOVE_OPTIONS) for k in keywords):
+        return False
+    if isinstance(move.func, cst.Attribute) and move.func.attr.value == "cuda":
+        return not positional or (len(positional) == 1 and isinstance(positional[0].value, cst.Integer))
+    return len(positional) + keywords.count("device") == 1
+
+
+def _integer_arguments(facts: Facts, site: CallSite) -> bool:
+    values = [facts.value(a.value, site.scope) for a in site.node.args if a.keyword is None]
+    return bool(values) and all(type(v) is int for v in values)
 
 
 def _device_text(facts: Facts, move: cst.Call) -> str:
