@@ -1,4 +1,5 @@
-"""Fixtures are real training scripts: each one runs to completion (on the CPU here)."""
+"""Fixtures are real training scripts: each one runs to completion (on the CPU here),
+the fixed versions in fixtures/fix included."""
 
 import ast
 import importlib.util
@@ -11,12 +12,12 @@ import pytest
 from conftest import ROOT
 
 pytest.importorskip("torch")
-FIXTURES = sorted((ROOT / "fixtures" / "check").glob("*.py"))
+FIXTURES = sorted((ROOT / "fixtures" / "check").glob("*.py")) + sorted((ROOT / "fixtures" / "fix").glob("*.py"))
 
 
 def missing_imports(path: Path) -> list[str]:
     missing = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(path.read_bytes())):  # bytes: honours coding declarations
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
