@@ -63,6 +63,13 @@ def test_crlf_and_coding_declarations_survive(workdir):
     assert b"pin_memory=torch.cuda.is_available()" in latin
 
 
+def test_a_byte_order_mark_survives(tmp_path):
+    source = (FIX_DIR / "device_moves.py").read_bytes()
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + source)
+    run("fix", "--apply", "--isolated", "bom.py", cwd=tmp_path)
+    assert (tmp_path / "bom.py").read_bytes() == b"\xef\xbb\xbf" + expected(FIX_DIR / "device_moves.py", unsafe=False)
+
+
 def test_without_apply_shows_a_diff_and_writes_nothing(workdir):
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in workdir.glob("*.py")}
     result = run("fix", "--isolated", ".", cwd=workdir)

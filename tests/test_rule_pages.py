@@ -20,7 +20,7 @@ def test_page_has_the_fixed_sections(rule):
     assert [h for h in headings if h in SECTIONS] == SECTIONS
     assert "References" in headings
     if rule.fix_availability != "none":
-        assert "Fix" in headings
+        assert "Fix" in headings and "Fix safety" in headings
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
