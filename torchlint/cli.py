@@ -204,7 +204,8 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         fixable = sum(1 for d in reported if applicable(d, unsafe_fixes))
         hidden = sum(1 for d in reported if not unsafe_fixes and applicable(d, True) and not applicable(d, False))
         if fixable:
-            out.print(f"[*] {fixable} fixable with `torchlint fix --apply`" + (" --unsafe-fixes" if unsafe_fixes else "") + ".", highlight=False, markup=False)
+            command = "torchlint fix --apply" + (" --unsafe-fixes" if unsafe_fixes else "")
+            out.print(f"[*] {fixable} fixable with `{command}`.", highlight=False, markup=False)
         if hidden:
             out.print(f"({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with the `--unsafe-fixes` option.)", highlight=False, markup=False)
 
@@ -425,6 +426,69 @@ def _in_pool(work_function, files: list[Path], run: Run, jobs: int | None, unsaf
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(run, unsafe)) as pool:
         return [item for result in pool.map(work_function, batches) for item in result]
+
+
+# -- verify ----------------------------------------------------------------------------
+
+RUNTIME_FIXTURES = Path(__file__).parent.parent / "fixtures" / "runtime"
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("scripts", nargs=-1, type=click.UNPROCESSED)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", help="Where the scripts run (auto: CUDA when available).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, help="Runs of each version, alternating.")
+@click.option("--max-steps", type=click.IntRange(min=0), default=0, help="Stop each run after N optimizer steps (0: no limit).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, help="Seconds each run may take.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (and verify) unsafe fixes.")
+@click.option("--select", multiple=True, help="Rules whose fixes to verify (default: all).")
+@click.option("--output-format", type=click.Choice(["table", "json"]), default="table")
+def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, output_format) -> None:
+    """Run SCRIPTS before and after `torchlint fix` and compare results and speed.
+
+    With no script, verifies the bundled runtime fixtures. Arguments after `--` are
+    passed to every script.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        _error("`torchlint verify` runs the scripts and needs torch: pip install 'torchlint[runtime]'")
+        sys.exit(EXIT_ERROR)
+    script_args: list[str] = []
+    if "--" in sys.argv:
+        script_args = sys.argv[sys.argv.index("--") + 1 :]
+        scripts = scripts[: len(scripts) - len(script_args)]
+    paths = [Path(s) for s in scripts] or sorted(RUNTIME_FIXTURES.glob("*.py"))
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        _error(f"{missing[0]}: no such file")
+        sys.exit(EXIT_ERROR)
+    if device == "cuda":
+        from torchlint.runtime.verify import cuda_available
+
+        if not cuda_available():
+            _error("--device cuda: no CUDA device is available here")
+            sys.exit(EXIT_ERROR)
+    try:
+        codes = resolve_selectors(_split(select)) if select else {r.code for r in all_rules()}
+    except ConfigError as error:
+        _error(str(error))
+        sys.exit(EXIT_ERROR)
+    from torchlint.runtime.verify import render_table, verify_script
+
+    rules = build_rules(codes, Settings().rule_options)
+    reports = []
+    for path in paths:
+        if output_format == "table":
+            click.echo(f"verifying {_display(path)} ...", err=True)
+        reports.append(verify_script(path, script_args, rules, unsafe=unsafe_fixes, repeats=repeats,
+                                     max_steps=max_steps, timeout=timeout, device=device))
+    if output_format == "json":
+        click.echo(json.dumps({"device": device, "repeats": repeats, "max_steps": max_steps,
+                               "fixtures": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        console = Console(highlight=False)
+        render_table(console if console.is_terminal else Console(highlight=False, width=160), reports)
+    sys.exit(EXIT_CLEAN if all(r.passed or r.status == "nothing to fix" for r in reports) else EXIT_FINDINGS)
 
 
 # -- documentation ---------------------------------------------------------------

@@ -27,6 +27,7 @@ class FixResult:
     original: str
     source: str  # the fixed text (the original when nothing applied or the fix failed)
     fixed: Counter = field(default_factory=Counter)  # rule code -> fixes applied
+    applicability: Counter = field(default_factory=Counter)  # "safe"/"unsafe" -> fixes applied
     remaining: list[Diagnostic] = field(default_factory=list)
     error: str | None = None  # why the file was left untouched
 
@@ -45,12 +46,13 @@ def applicable(diagnostic: Diagnostic, unsafe: bool) -> bool:
 def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = False) -> FixResult:
     current = source
     fixed: Counter = Counter()
+    kinds_applied: Counter = Counter()
     diagnostics = lint_source(source, filename, rules)
     for _ in range(MAX_PASSES):
         candidates = [d for d in diagnostics if applicable(d, unsafe)]
         if not candidates:
             break
-        updated, used = apply_fixes(current, candidates)
+        updated, used, kinds = apply_fixes(current, candidates, with_applicability=True)
         if updated == current:
             break
         problem = compile_problem(updated, filename)
@@ -63,17 +65,19 @@ def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = Fal
                 error=f"fixes by {codes} would produce code that does not compile ({problem}); file left unchanged",
             )
         fixed.update(used)
+        kinds_applied.update(kinds)
         current = updated
         diagnostics = lint_source(current, filename, rules)
-    return FixResult(source, current, fixed, diagnostics)
+    return FixResult(source, current, fixed, kinds_applied, diagnostics)
 
 
-def apply_fixes(source: str, diagnostics: list[Diagnostic]) -> tuple[str, list[str]]:
+def apply_fixes(source: str, diagnostics: list[Diagnostic], with_applicability: bool = False):
     """Apply the fixes whose edits overlap no other applied edit; returns the new text and
     the codes applied (one per fix). Identical edits (the same import twice) apply once."""
     index = LineIndex(source)
     accepted: list[tuple[int, int, str]] = []
     used: list[str] = []
+    kinds: list[str] = []
 
     def spans(diagnostic):
         for edit in diagnostic.fix["edits"]:
@@ -88,10 +92,11 @@ def apply_fixes(source: str, diagnostics: list[Diagnostic]) -> tuple[str, list[s
             continue  # retried in the next pass, against the updated text
         accepted.extend(edits)
         used.append(diagnostic.code)
+        kinds.append(diagnostic.fix["applicability"])
     text = source
     for start, end, content in sorted(accepted, key=lambda e: (e[0], e[1], e[2]), reverse=True):
         text = text[:start] + content + text[end:]
-    return text, used
+    return (text, used, kinds) if with_applicability else (text, used)
 
 
 def _overlaps(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:

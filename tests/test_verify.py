@@ -1,0 +1,77 @@
+"""`torchlint verify` on the CPU over the bundled runtime fixtures: every fixture runs,
+safe fixes keep the trained parameters exactly equal, and the TL101 fix is faster."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("torch")
+RUNTIME = sorted((ROOT / "fixtures" / "runtime").glob("*.py"))
+
+
+@pytest.fixture(scope="module")
+def report():
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", "--repeats", "1", "--max-steps", "12",
+         "--unsafe-fixes", "--output-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_every_runtime_fixture_ran(report):
+    names = {entry["name"] for entry in report["fixtures"]}
+    assert names == {path.stem for path in RUNTIME}
+    for entry in report["fixtures"]:
+        assert entry["status"] == "ok", entry
+        assert entry["rules"], entry
+        for run in entry["original"] + entry["fixed"]:
+            assert run["steps"] == 12 and run["device"] == "cpu"
+
+
+def test_every_fixable_rule_has_a_runtime_fixture(report):
+    fixed = {code for entry in report["fixtures"] for code in entry["rules"]}
+    assert {"TL101", "TL102", "TL201", "TL202", "TL203"} <= fixed
+
+
+def test_safe_fixes_keep_the_results_exactly(report):
+    safe = [entry for entry in report["fixtures"] if entry["fix_safety"] == "safe"]
+    assert safe
+    for entry in safe:
+        assert entry["equivalent"] is True and entry["max_difference"] == 0.0, entry["name"]
+
+
+def test_unsafe_fixes_report_their_difference(report):
+    unsafe = [entry for entry in report["fixtures"] if entry["fix_safety"] == "unsafe"]
+    assert unsafe
+    for entry in unsafe:
+        assert entry["max_difference"] is not None
+
+
+def test_tl101_fix_is_faster_on_the_cpu(report):
+    [entry] = [e for e in report["fixtures"] if e["name"] == "tl101_slow_loading"]
+    assert entry["speedup"] > 1.3, entry["speedup"]
+
+
+def test_gpu_only_effects_say_so_on_the_cpu(report):
+    [entry] = [e for e in report["fixtures"] if e["name"] == "tl102_pageable_batches"]
+    assert entry["speedup"] is None and entry["speedup_note"] == "not measurable on cpu"
+
+
+def test_a_user_script_with_arguments(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text((ROOT / "fixtures" / "runtime" / "tl101_slow_loading.py").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--repeats", "1",
+         "--max-steps", "5", "--unsafe-fixes", "--output-format", "json", "--", "--epochs", "2"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    [entry] = json.loads(result.stdout)["fixtures"]
+    assert entry["status"] == "ok" and entry["rules"] == ["TL101"]

@@ -1,0 +1,213 @@
+"""`torchlint verify`: run a training script before and after `torchlint fix`, each in a
+fresh process, and compare results and throughput.
+
+The only part of torchlint besides the harness that imports torch (to compare the
+trained parameters); `check` and `fix` never do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchlint.fixer import fix_source, read_file
+from torchlint.rules.base import Rule
+
+# Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
+GPU_ONLY_EFFECT = {"TL102", "TL201", "TL202", "TL203"}
+WARMUP_STEPS = 1  # the first step pays for lazy initialisation; it is not timed
+
+
+@dataclass
+class RunResult:
+    status: str
+    measurements: dict
+    parameters_path: Path
+
+
+@dataclass
+class Verification:
+    name: str
+    status: str = "ok"
+    rules: list[str] = field(default_factory=list)
+    fix_safety: str | None = None
+    equivalent: bool | None = None
+    max_difference: float | None = None
+    tolerance: float | None = None
+    speedup: float | None = None
+    speedup_spread: tuple[float, float] | None = None
+    speedup_note: str | None = None
+    original: list[dict] = field(default_factory=list)
+    fixed: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "rules": self.rules,
+            "fix_safety": self.fix_safety,
+            "equivalent": self.equivalent,
+            "max_difference": self.max_difference,
+            "tolerance": self.tolerance,
+            "speedup": self.speedup,
+            "speedup_spread": list(self.speedup_spread) if self.speedup_spread else None,
+            "speedup_note": self.speedup_note,
+            "original": self.original,
+            "fixed": self.fixed,
+        }
+
+    @property
+    def passed(self) -> bool:
+        if self.status != "ok":
+            return False
+        return self.fix_safety != "safe" or self.equivalent is not False
+
+
+def step_time(measurements: dict) -> float | None:
+    """Median seconds per optimizer step, after the warm-up step."""
+    times = measurements.get("step_times_s") or []
+    timed = times[WARMUP_STEPS:] if len(times) > WARMUP_STEPS else times
+    return statistics.median(timed) if timed else None
+
+
+def run_script(script: Path, args: list[str], workdir: Path, tag: str, *, max_steps: int, seed: int,
+               timeout: float, device: str, extra_path: Path) -> RunResult:
+    result_path = workdir / f"{tag}.json"
+    params_path = workdir / f"{tag}.pt"
+    env = dict(os.environ)
+    env["TORCHLINT_EXTRA_PATH"] = str(extra_path)
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    command = [sys.executable, "-m", "torchlint.runtime.harness", str(result_path), str(params_path),
+               str(max_steps), str(seed), str(script), *args]
+    try:
+        completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return RunResult(f"timed out after {timeout:g}s", {}, params_path)
+    if completed.returncode != 0 or not result_path.exists():
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        return RunResult(f"harness failed: {last}", {}, params_path)
+    measurements = json.loads(result_path.read_text(encoding="utf-8"))
+    return RunResult(measurements["status"], measurements, params_path)
+
+
+def max_difference(first: Path, second: Path) -> float | None:
+    """Largest absolute difference between two runs' trained parameters (None: not comparable)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. torch's notice that numpy is missing
+        import torch
+
+        a = torch.load(first)
+        b = torch.load(second)
+    if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b)):
+        return None
+    if not a:
+        return 0.0
+    return max(float((x.double() - y.double()).abs().max()) if x.numel() else 0.0 for x, y in zip(a, b))
+
+
+def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: bool, repeats: int,
+                  max_steps: int, timeout: float, device: str, seed: int = 0) -> Verification:
+    report = Verification(script.stem)
+    try:
+        source_file = read_file(script)
+    except Exception as error:  # unreadable: say so, in one line
+        report.status = f"cannot read: {error}"
+        return report
+    fixed = fix_source(source_file.text, script.name, rules, unsafe)
+    if fixed.error:
+        report.status = f"fix failed: {fixed.error}"
+        return report
+    report.rules = sorted(fixed.fixed)
+    if not fixed.changed:
+        report.status = "nothing to fix"
+        return report
+    report.fix_safety = "unsafe" if fixed.applicability.get("unsafe") else "safe"
+
+    with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as temporary:
+        workdir = Path(temporary)
+        fixed_script = workdir / "fixed" / script.name
+        fixed_script.parent.mkdir()
+        fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
+        options = dict(max_steps=max_steps, seed=seed, timeout=timeout, device=device, extra_path=script.parent.resolve())
+        originals: list[RunResult] = []
+        fixes: list[RunResult] = []
+        for index in range(repeats):
+            # Alternate, so that drift on the machine hits both versions alike.
+            originals.append(run_script(script.resolve(), args, workdir, f"original-{index}", **options))
+            fixes.append(run_script(fixed_script, args, workdir, f"fixed-{index}", **options))
+        report.original = [r.measurements | {"status": r.status} for r in originals]
+        report.fixed = [r.measurements | {"status": r.status} for r in fixes]
+        failed = [r.status for r in originals + fixes if r.status != "ok"]
+        if failed:
+            report.status = failed[0]
+            return report
+        if originals[0].measurements.get("steps", 0) == 0:
+            report.status = "no optimizer step observed"
+            return report
+
+        report.max_difference = max_difference(originals[0].parameters_path, fixes[0].parameters_path)
+        # Exactly equal on the CPU (deterministic kernels); on CUDA, within twice the
+        # run-to-run difference of the original itself (non-deterministic kernels), or 1e-6.
+        tolerance = 0.0
+        if originals[0].measurements.get("device") == "cuda":
+            noise = max_difference(originals[0].parameters_path, originals[1].parameters_path) if repeats > 1 else None
+            tolerance = max(1e-6, 2 * (noise or 0.0))
+        report.tolerance = tolerance
+        report.equivalent = report.max_difference is not None and report.max_difference <= tolerance
+
+        ratios = []
+        for before, after in zip(originals, fixes):
+            slow, fast = step_time(before.measurements), step_time(after.measurements)
+            if slow and fast:
+                ratios.append(slow / fast)
+        measured_on = originals[0].measurements.get("device")
+        if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
+            report.speedup_note = "not measurable on cpu"
+        elif ratios:
+            report.speedup = statistics.median(ratios)
+            report.speedup_spread = (min(ratios), max(ratios))
+    return report
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def render_table(console, reports: list[Verification]) -> None:
+    from rich.table import Table
+
+    table = Table(title="torchlint verify", box=None, pad_edge=False)
+    for column in ("script", "status", "rules fixed", "safety", "same results", "max diff", "speedup", "steps/s before -> after", "data wait"):
+        table.add_column(column)
+    for r in reports:
+        before = [step_time(m) for m in r.original if m.get("step_times_s")]
+        after = [step_time(m) for m in r.fixed if m.get("step_times_s")]
+        rate = ""
+        if before and after and all(before) and all(after):
+            rate = f"{1 / statistics.median(before):.1f} -> {1 / statistics.median(after):.1f}"
+        wait = ""
+        if r.original and r.fixed and r.original[0].get("wall_s") and r.fixed[0].get("wall_s"):
+            wait = f"{_wait_share(r.original):.0%} -> {_wait_share(r.fixed):.0%}"
+        speed = r.speedup_note or (f"{r.speedup:.2f}x ({r.speedup_spread[0]:.2f}-{r.speedup_spread[1]:.2f})" if r.speedup else "")
+        same = "" if r.equivalent is None else ("yes" if r.equivalent else "NO")
+        diff = "" if r.max_difference is None else f"{r.max_difference:.2g}"
+        table.add_row(r.name, r.status, ", ".join(r.rules), r.fix_safety or "", same, diff, speed, rate, wait)
+    console.print(table)
+
+
+def _wait_share(runs: list[dict]) -> float:
+    """Median share of the run spent waiting for the DataLoader."""
+    shares = [m["data_wait_s"] / m["wall_s"] for m in runs if m.get("wall_s")]
+    return statistics.median(shares) if shares else 0.0
