@@ -18,7 +18,7 @@ def test_rule_table_is_generated_from_the_rules():
     assert table == rules_markdown_table(), "regenerate with `torchlint rules --output-format markdown`"
 
 
-@pytest.mark.parametrize("command", ["check", "fix"])
+@pytest.mark.parametrize("command", ["check", "fix", "verify"])
 def test_every_option_is_documented(command):
     help_text = subprocess.run(
         [sys.executable, "-m", "torchlint", command, "--help"], capture_output=True, text=True, check=True

@@ -64,16 +64,20 @@ class Verification:
 
     @property
     def passed(self) -> bool:
+        if self.status == "repaired":
+            return True
         if self.status != "ok":
             return False
         return self.fix_safety != "safe" or self.equivalent is not False
 
 
 def step_time(measurements: dict) -> float | None:
-    """Median seconds per optimizer step, after the warm-up step."""
+    """Mean seconds per optimizer step after the warm-up step, i.e. 1 / throughput. A mean,
+    not a median: with worker processes batches arrive in bursts, and a median of bursty
+    step times misstates the rate."""
     times = measurements.get("step_times_s") or []
     timed = times[WARMUP_STEPS:] if len(times) > WARMUP_STEPS else times
-    return statistics.median(timed) if timed else None
+    return sum(timed) / len(timed) if timed else None
 
 
 def run_script(script: Path, args: list[str], workdir: Path, tag: str, *, max_steps: int, seed: int,
@@ -147,9 +151,16 @@ def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: b
             fixes.append(run_script(fixed_script, args, workdir, f"fixed-{index}", **options))
         report.original = [r.measurements | {"status": r.status} for r in originals]
         report.fixed = [r.measurements | {"status": r.status} for r in fixes]
-        failed = [r.status for r in originals + fixes if r.status != "ok"]
-        if failed:
-            report.status = failed[0]
+        fixed_failures = [r.status for r in fixes if r.status != "ok"]
+        if fixed_failures:
+            report.status = f"fixed version failed: {fixed_failures[0]}"
+            return report
+        original_failures = [r.status for r in originals if r.status != "ok"]
+        if original_failures:
+            # e.g. batches moved to CUDA while the model was not: the fix turns a crash
+            # into a run, and there is nothing to compare against.
+            report.status = "repaired"
+            report.speedup_note = f"the original fails: {original_failures[0]}"
             return report
         if originals[0].measurements.get("steps", 0) == 0:
             report.status = "no optimizer step observed"
