@@ -409,24 +409,21 @@ class _Builder:
 
     def on_for(self, node: cst.For) -> None:
         self.visit(node.iter)
-        loop = LoopInfo(node, self.scope, self.function, self.loops[-1] if self.loops else None)
-        self.model.loops.append(loop)
-        saved = (self.loops, self.blocks)
-        self.loops, self.blocks = self.loops + (loop,), self.blocks + (id(node),)
-        self.visit_target_expressions(node.target)
-        self.bind_target(node.target, "loop", node, None, source=node.iter)
-        self.visit(node.body)
-        self.loops = saved[0]
-        if node.orelse is not None:
-            self.visit(node.orelse)
-        self.blocks = saved[1]
+        self.visit_loop(node)
 
     def on_while(self, node: cst.While) -> None:
         self.visit(node.test)
+        self.visit_loop(node)
+
+    def visit_loop(self, node: cst.For | cst.While) -> None:
+        """The body runs once per iteration (inside the loop); `else` runs once, after it."""
         loop = LoopInfo(node, self.scope, self.function, self.loops[-1] if self.loops else None)
         self.model.loops.append(loop)
         saved = (self.loops, self.blocks)
         self.loops, self.blocks = self.loops + (loop,), self.blocks + (id(node),)
+        if isinstance(node, cst.For):
+            self.visit_target_expressions(node.target)
+            self.bind_target(node.target, "loop", node, None, source=node.iter)
         self.visit(node.body)
         self.loops = saved[0]
         if node.orelse is not None:
