@@ -75,3 +75,20 @@ def test_a_user_script_with_arguments(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     [entry] = json.loads(result.stdout)["fixtures"]
     assert entry["status"] == "ok" and entry["rules"] == ["TL101"]
+    assert entry["name"].endswith("train.py")
+
+
+def test_scripts_that_find_their_data_through_file_still_run(tmp_path):
+    """The fixed copy runs beside the original, so `__file__`-relative paths hold."""
+    source = (ROOT / "fixtures" / "runtime" / "tl203_discarded_move.py").read_text()
+    source = source.replace("def main():\n", "def main():\n    open(os.path.join(os.path.dirname(__file__), 'labels.txt')).read()\n")
+    (tmp_path / "train.py").write_text("import os\n" + source)
+    (tmp_path / "labels.txt").write_text("0 1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", str(tmp_path / "train.py"), "--device", "cpu", "--repeats", "1",
+         "--max-steps", "3", "--output-format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    [entry] = json.loads(result.stdout)["fixtures"]
+    assert entry["status"] == "ok", entry["status"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.txt", "train.py"]  # the copy is gone

@@ -480,8 +480,11 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
     for path in paths:
         if output_format == "table":
             click.echo(f"verifying {_display(path)} ...", err=True)
-        reports.append(verify_script(path, script_args, rules, unsafe=unsafe_fixes, repeats=repeats,
-                                     max_steps=max_steps, timeout=timeout, device=device))
+        report = verify_script(path, script_args, rules, unsafe=unsafe_fixes, repeats=repeats,
+                               max_steps=max_steps, timeout=timeout, device=device)
+        if scripts:
+            report.name = _display(path)  # a user's script: its path, not only its stem
+        reports.append(report)
     if output_format == "json":
         click.echo(json.dumps({"device": device, "repeats": repeats, "max_steps": max_steps,
                                "fixtures": [r.to_dict() for r in reports]}, indent=2))

@@ -62,3 +62,10 @@ def test_silent_when_the_dataset_yields_cuda_tensors(lint):
 def test_batches_count_as_moved_through_a_derived_name(lint):
     script = SCRIPT.replace("    x, y = x.to(device), y.to(device)\n", "    inputs = torch.autograd.Variable(x[0])\n    inputs = inputs.cuda()\n")
     assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == {"TL102"}
+
+
+def test_silent_for_a_tensor_dataset_already_on_the_device(lint):
+    script = SCRIPT.replace(
+        "loader = ", "xs = torch.randn(256, 4).to(device)\nds = torch.utils.data.TensorDataset(xs, torch.randn(256, 1).to(device))\nloader = "
+    )
+    assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == set()

@@ -125,3 +125,7 @@ def cpu_unit_test():
         opt.step()
 """
     assert lint(source, codes={"TL201"}) == set()
+
+
+def test_a_move_inside_a_method_chain_counts(lint):
+    assert findings(lint, "Net().to(device).double()") == set()

@@ -71,6 +71,8 @@ def dataset_traits(facts: Facts, bound: BoundCall) -> set[str]:
         return traits
     if facts.call_qualname(expr, scope) == "torch.utils.data.TensorDataset":
         traits.add(IN_MEMORY)
+        if any(_on_device(facts, arg.value, scope) for arg in expr.args):
+            traits.add(MAKES_CUDA_TENSORS)  # pinning (or workers) would fail on them
         return traits
     local = facts.local_class(expr.func, scope)
     if local is None:
@@ -82,3 +84,23 @@ def dataset_traits(facts: Facts, bound: BoundCall) -> set[str]:
         if not any(last_name(s.node.func) == "get_worker_info" for m in methods for s in m.calls):
             traits.add(ITERABLE_UNSHARDED)
     return traits
+
+
+def _on_device(facts: Facts, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> bool:
+    """Is this tensor moved to, or created on, a device (`x.to(device)`, `device=...`)?"""
+    if depth > 4:
+        return False
+    if isinstance(expr, cst.Call):
+        if facts.moves_to_device(expr, scope):
+            return True
+        for arg in expr.args:
+            if arg.keyword is not None and arg.keyword.value == "device":
+                return facts.value(arg.value, scope) != "cpu"
+        func = expr.func
+        return isinstance(func, cst.Attribute) and _on_device(facts, func.value, scope, depth + 1)
+    if isinstance(expr, cst.Name):
+        return any(
+            b.kind == "assign" and b.value is not None and _on_device(facts, b.value, b.scope, depth + 1)
+            for b in scope.lookup(expr.value)
+        )
+    return False

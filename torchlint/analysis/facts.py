@@ -848,8 +848,11 @@ class Facts:
                 if dotted_name(func.value):
                     # `net = model; net.to(device)` moves `model` too
                     moved |= self.alias_group(func.value, site.scope)
-                # `model = Net().to(device)`, `self.net = Net().cuda()`
-                binding = self.binding_of_value.get(id(call))
+                # `model = Net().to(device)`, `self.net = Net().cuda()`, `Net().to(device).double()`
+                outermost = call
+                while id(outermost) in self.model.method_call_on:
+                    outermost = self.model.method_call_on[id(outermost)]
+                binding = self.binding_of_value.get(id(outermost))
                 if binding is not None:
                     moved.add(binding.name)
             q = self.call_qualname(site) or ""

@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.fixer import fix_source, read_file
+from torchlint.fixer import applicable, fix_source, read_file
 from torchlint.rules.base import Rule
 
 # Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
@@ -133,60 +133,75 @@ def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: b
         return report
     report.rules = sorted(fixed.fixed)
     if not fixed.changed:
-        report.status = "nothing to fix"
+        hidden = sum(1 for d in fixed.remaining if not unsafe and applicable(d, True))
+        report.status = "nothing to fix" + (f" ({hidden} unsafe fix{'es' if hidden != 1 else ''} need --unsafe-fixes)" if hidden else "")
         return report
     report.fix_safety = "unsafe" if fixed.applicability.get("unsafe") else "safe"
 
     with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as temporary:
         workdir = Path(temporary)
-        fixed_script = workdir / "fixed" / script.name
-        fixed_script.parent.mkdir()
-        fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
-        options = dict(max_steps=max_steps, seed=seed, timeout=timeout, device=device, extra_path=script.parent.resolve())
-        originals: list[RunResult] = []
-        fixes: list[RunResult] = []
-        for index in range(repeats):
-            # Alternate, so that drift on the machine hits both versions alike.
-            originals.append(run_script(script.resolve(), args, workdir, f"original-{index}", **options))
-            fixes.append(run_script(fixed_script, args, workdir, f"fixed-{index}", **options))
-        report.original = [r.measurements | {"status": r.status} for r in originals]
-        report.fixed = [r.measurements | {"status": r.status} for r in fixes]
-        fixed_failures = [r.status for r in fixes if r.status != "ok"]
-        if fixed_failures:
-            report.status = f"fixed version failed: {fixed_failures[0]}"
-            return report
-        original_failures = [r.status for r in originals if r.status != "ok"]
-        if original_failures:
-            # e.g. batches moved to CUDA while the model was not: the fix turns a crash
-            # into a run, and there is nothing to compare against.
-            report.status = "repaired"
-            report.speedup_note = f"the original fails: {original_failures[0]}"
-            return report
-        if originals[0].measurements.get("steps", 0) == 0:
-            report.status = "no optimizer step observed"
-            return report
+        # Beside the original, so that paths built from `__file__` still resolve; removed after.
+        fixed_script = script.resolve().with_name(f".{script.stem}.torchlint-verify.py")
+        try:
+            fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
+        except OSError:  # a read-only directory: fall back to the temporary one
+            fixed_script = workdir / script.name
+            fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
+        try:
+            return _compare(report, script, fixed_script, args, workdir, repeats=repeats, max_steps=max_steps,
+                            seed=seed, timeout=timeout, device=device)
+        finally:
+            if fixed_script.parent != workdir:
+                fixed_script.unlink(missing_ok=True)
 
-        report.max_difference = max_difference(originals[0].parameters_path, fixes[0].parameters_path)
-        # Exactly equal on the CPU (deterministic kernels); on CUDA, within twice the
-        # run-to-run difference of the original itself (non-deterministic kernels), or 1e-6.
-        tolerance = 0.0
-        if originals[0].measurements.get("device") == "cuda":
-            noise = max_difference(originals[0].parameters_path, originals[1].parameters_path) if repeats > 1 else None
-            tolerance = max(1e-6, 2 * (noise or 0.0))
-        report.tolerance = tolerance
-        report.equivalent = report.max_difference is not None and report.max_difference <= tolerance
 
-        ratios = []
-        for before, after in zip(originals, fixes):
-            slow, fast = step_time(before.measurements), step_time(after.measurements)
-            if slow and fast:
-                ratios.append(slow / fast)
-        measured_on = originals[0].measurements.get("device")
-        if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
-            report.speedup_note = "not measurable on cpu"
-        elif ratios:
-            report.speedup = statistics.median(ratios)
-            report.speedup_spread = (min(ratios), max(ratios))
+def _compare(report: Verification, script: Path, fixed_script: Path, args: list[str], workdir: Path, *,
+             repeats: int, max_steps: int, seed: int, timeout: float, device: str) -> Verification:
+    options = dict(max_steps=max_steps, seed=seed, timeout=timeout, device=device, extra_path=script.parent.resolve())
+    originals: list[RunResult] = []
+    fixes: list[RunResult] = []
+    for index in range(repeats):
+        # Alternate, so that drift on the machine hits both versions alike.
+        originals.append(run_script(script.resolve(), args, workdir, f"original-{index}", **options))
+        fixes.append(run_script(fixed_script, args, workdir, f"fixed-{index}", **options))
+    report.original = [r.measurements | {"status": r.status} for r in originals]
+    report.fixed = [r.measurements | {"status": r.status} for r in fixes]
+    fixed_failures = [r.status for r in fixes if r.status != "ok"]
+    if fixed_failures:
+        report.status = f"fixed version failed: {fixed_failures[0]}"
+        return report
+    original_failures = [r.status for r in originals if r.status != "ok"]
+    if original_failures:
+        # e.g. batches moved to CUDA while the model was not: the fix turns a crash
+        # into a run, and there is nothing to compare against.
+        report.status = "repaired"
+        report.speedup_note = f"the original fails: {original_failures[0]}"
+        return report
+    if originals[0].measurements.get("steps", 0) == 0:
+        report.status = "no optimizer step observed (training in child processes, as with mp.spawn, is not seen)"
+        return report
+
+    report.max_difference = max_difference(originals[0].parameters_path, fixes[0].parameters_path)
+    # Exactly equal on the CPU (deterministic kernels); on CUDA, within twice the
+    # run-to-run difference of the original itself (non-deterministic kernels), or 1e-6.
+    tolerance = 0.0
+    if originals[0].measurements.get("device") == "cuda":
+        noise = max_difference(originals[0].parameters_path, originals[1].parameters_path) if repeats > 1 else None
+        tolerance = max(1e-6, 2 * (noise or 0.0))
+    report.tolerance = tolerance
+    report.equivalent = report.max_difference is not None and report.max_difference <= tolerance
+
+    ratios = []
+    for before, after in zip(originals, fixes):
+        slow, fast = step_time(before.measurements), step_time(after.measurements)
+        if slow and fast:
+            ratios.append(slow / fast)
+    measured_on = originals[0].measurements.get("device")
+    if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
+        report.speedup_note = "not measurable on cpu"
+    elif ratios:
+        report.speedup = statistics.median(ratios)
+        report.speedup_spread = (min(ratios), max(ratios))
     return report
 
 
