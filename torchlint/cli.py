@@ -430,7 +430,10 @@ def _in_pool(work_function, files: list[Path], run: Run, jobs: int | None, unsaf
 
 # -- verify ----------------------------------------------------------------------------
 
-RUNTIME_FIXTURES = Path(__file__).parent.parent / "fixtures" / "runtime"
+def _runtime_fixtures() -> Path:
+    """Shipped inside the wheel; in a checkout, the repository's fixtures/runtime."""
+    packaged = Path(__file__).parent / "_runtime_fixtures"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "fixtures" / "runtime"
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -457,7 +460,7 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
     if "--" in sys.argv:
         script_args = sys.argv[sys.argv.index("--") + 1 :]
         scripts = scripts[: len(scripts) - len(script_args)]
-    paths = [Path(s) for s in scripts] or sorted(RUNTIME_FIXTURES.glob("*.py"))
+    paths = [Path(s) for s in scripts] or sorted(_runtime_fixtures().glob("*.py"))
     missing = [p for p in paths if not p.is_file()]
     if missing:
         _error(f"{missing[0]}: no such file")
