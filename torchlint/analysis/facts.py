@@ -289,10 +289,6 @@ class Facts:
                     return found
         return None
 
-    def is_subclass_of(self, info: ClassInfo, *qualnames: str) -> bool:
-        bases = self.base_qualnames(info)
-        return any(q in bases for q in qualnames)
-
     def is_nn_module_class(self, info: ClassInfo) -> bool:
         bases = self.base_qualnames(info)
         return any(
@@ -457,19 +453,6 @@ class Facts:
     @cached_property
     def uses_accelerate(self) -> bool:
         return bool(self._calls_to("accelerate.Accelerator"))
-
-    @cached_property
-    def prepared_names(self) -> set[str]:
-        """Names passed through `accelerator.prepare(...)` (accelerate moves them)."""
-        names: set[str] = set()
-        for site in self.model.calls:
-            func = site.node.func
-            if isinstance(func, cst.Attribute) and func.attr.value in ("prepare", "prepare_model", "setup"):
-                for arg in site.node.args:
-                    spelled = dotted_name(arg.value)
-                    if spelled:
-                        names.add(spelled)
-        return names
 
     # -- devices -----------------------------------------------------------
 
@@ -815,10 +798,6 @@ class Facts:
             if owner is not None:
                 return owner.scope.self_attrs.get(expr.attr.value, [])
         return []
-
-    def same_target(self, expr: cst.BaseExpression, scope: Scope, bindings: list[Binding]) -> bool:
-        found = self.bindings_for(expr, scope)
-        return bool(found) and found is bindings
 
     @cached_property
     def moved_names(self) -> set[str]:

@@ -9,13 +9,6 @@ from torchlint.analysis.facts import Facts
 from torchlint.rules.base import NodeEdit
 
 
-def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == name:
-            return arg
-    return None
-
-
 def with_keyword(call: cst.Call, name: str, value_code: str) -> cst.Call:
     """`call` with `name=value` appended, laid out like the existing arguments: on its own
     line in a call written one argument per line, after `, ` otherwise."""
