@@ -242,7 +242,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         sys.stdout.write(result.source)
         sys.stdout.flush()
         outcomes.append(FileOutcome(name, result.fixed, result.remaining, result.error, result.changed))
-        report = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
+        internal = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
     else:
         files, missing = _discover(run, paths, force_exclude)
         if missing:
@@ -253,11 +253,11 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
             for outcome in outcomes:
                 if outcome.diff:
                     print_diff(out, outcome.diff)
-        report = _fix_report(outcomes, unsafe_fixes, applied=apply_changes, stream_err=False, quiet=quiet)
+        internal = _fix_report(outcomes, unsafe_fixes, applied=apply_changes, stream_err=False, quiet=quiet)
 
     changed = any(o.changed for o in outcomes)
     remaining = any(o.remaining for o in outcomes)
-    if any(o.error for o in outcomes) or report.internal:
+    if any(o.error for o in outcomes) or internal:
         status = EXIT_ERROR
     if status == EXIT_CLEAN:
         if not apply_changes and list(paths) != ["-"]:
@@ -277,13 +277,9 @@ class FileOutcome:
     diff: str = ""
 
 
-@dataclass
-class _Report:
-    internal: bool
-
-
-def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False) -> _Report:
-    """Remaining findings, then what was fixed per rule and why the rest was not."""
+def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False) -> bool:
+    """Print the remaining findings, then what was fixed per rule and why the rest was not.
+    Returns whether an internal error was among them."""
     echo = (lambda text: click.echo(text, err=True)) if stream_err else click.echo
     internal = False
     remaining = sorted((d for o in outcomes for d in o.remaining), key=lambda d: (d.filename, d.row, d.column))
@@ -297,7 +293,7 @@ def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream
         else:
             echo(concise_line(d))
     if quiet:
-        return _Report(internal)
+        return internal
     fixed = Counter()
     for outcome in outcomes:
         fixed.update(outcome.fixed)
@@ -314,7 +310,7 @@ def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream
             echo(f"  {code} ({count}): {reason}")
     elif not total and not remaining:
         echo("All checks passed!")
-    return _Report(internal)
+    return internal
 
 
 def _remaining_reason(d: Diagnostic, unsafe: bool) -> str:
