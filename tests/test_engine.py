@@ -25,9 +25,8 @@ class ExplodingRule(Rule):
     code = "TL999"
     name = "exploding-rule"
     summary = "a rule with a bug"
-    triggers = ("torch",)
 
-    def check(self, facts):
+    def check(self, module):
         raise ValueError("boom")
         yield
 

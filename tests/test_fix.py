@@ -14,7 +14,9 @@ from conftest import ROOT
 from torchlint.engine import build_rules, lint_source
 from torchlint.fixer import applicable, fix_source
 from torchlint.rules import all_rules
-from torchlint.rules.base import SAFE, Fix, NodeEdit, Report, Rule
+from torchlint.fixes import SAFE, Edit, Fix
+from torchlint.project.summary import Span
+from torchlint.rules.base import Finding, Rule
 from torchlint.settings import RuleOptions
 
 FIX_DIR = ROOT / "fixtures" / "fix"
@@ -133,11 +135,9 @@ class BreaksTheCode(Rule):
     code = "TL998"
     name = "breaks-the-code"
     summary = "test only"
-    triggers = ("torch",)
 
-    def check(self, facts):
-        statement = facts.model.module.body[0]
-        yield Report(statement, "bad", Fix(SAFE, "break it", [NodeEdit(statement, "def (", "line-after")]))
+    def check(self, module):
+        yield Finding(Span(1, 0, 1, 12), "bad", Fix(SAFE, "break it", [Edit((2, 0), (2, 0), "def (\n")]))
 
 
 def test_a_fix_that_would_not_compile_leaves_the_file_untouched():

@@ -5,14 +5,11 @@ Exit codes: 0 clean, 1 findings, 2 usage, configuration or internal error.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import json
-import multiprocessing
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,8 +19,10 @@ from rich.console import Console
 
 from torchlint import __version__
 from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
-from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error, lint_path, lint_source
-from torchlint.fixer import applicable, fix_source, read_file, write_file
+from torchlint import runner
+from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error
+from torchlint.fixer import SourceFile, applicable, write_file
+from torchlint.runner import FileOutcome
 from torchlint.output import concise_line, json_text, print_concise, print_diff, print_full, statistics_lines, summary
 from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
@@ -65,7 +64,7 @@ def _selection_options(command):
         click.option("--respect-gitignore/--no-respect-gitignore", default=None, help="Skip files ignored by .gitignore (default: on)."),
         click.option("--unsafe-fixes", is_flag=True, help="Also consider fixes that may change results (see each rule's Fix safety)."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: CPU cores)."),
-        click.option("--no-cache", is_flag=True, help="Accepted for ruff compatibility; torchlint keeps no cache yet."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write .torchlint_cache/ (summaries and results)."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Use this pyproject.toml (or torchlint.toml)."),
         click.option("--isolated", is_flag=True, help="Ignore all configuration files."),
         click.option("--stdin-filename", help="The name of the file when reading from stdin (`-`)."),
@@ -159,18 +158,18 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
         if not _stdin_excluded(run, force_exclude, stdin_filename):
+            data = sys.stdin.buffer.read()
             try:
-                source = decode_source(sys.stdin.buffer.read())
+                sources[name] = decode_source(data)
             except LintError as error:
                 diagnostics.append(io_error(name, str(error)))
             else:
-                diagnostics.extend(lint_source(source, name, run.rules_for(name)))
-                sources[name] = source
+                diagnostics.extend(runner.check(run, [], jobs, use_cache=False, stdin=(name, data)))
     else:
         files, missing = _discover(run, paths, force_exclude)
         if missing:
             status = EXIT_ERROR
-        diagnostics.extend(_in_pool(_check_batch, files, run, jobs))
+        diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache, arguments=[Path(p) for p in paths] or [Path(".")]))
 
     internal = [d for d in diagnostics if d.kind == "internal-error"]
     reported = [d for d in diagnostics if d.kind != "internal-error"]
@@ -238,16 +237,24 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         except LintError as error:
             _error(f"{name}: {error}")
             sys.exit(EXIT_ERROR)
-        result = fix_source(source, name, run.rules_for(name), unsafe_fixes)
-        sys.stdout.write(result.source)
+        outcomes = runner.fix(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
+        [outcome] = outcomes
+        sys.stdout.write(outcome.text if outcome.error is None and outcome.text else source)
         sys.stdout.flush()
-        outcomes.append(FileOutcome(name, result.fixed, result.remaining, result.error, result.changed))
         internal = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
     else:
         files, missing = _discover(run, paths, force_exclude)
         if missing:
             status = EXIT_ERROR
-        outcomes = _in_pool(_fix_batch if apply_changes else _diff_batch, files, run, jobs, unsafe_fixes)
+        outcomes = runner.fix(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
+        if apply_changes:
+            for outcome in outcomes:
+                if outcome.changed and outcome.source is not None and outcome.source.path is not None:
+                    try:
+                        write_file(SourceFile(outcome.source.path, outcome.original, _encoding_of(outcome.source.data)), outcome.text)
+                    except (LintError, OSError) as error:
+                        outcome.error = f"not written: {error}"
+                        outcome.changed = False
         out = Console(highlight=False, soft_wrap=True)
         if not apply_changes:
             for outcome in outcomes:
@@ -265,16 +272,6 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         elif remaining or (exit_non_zero_on_fix and changed):
             status = EXIT_FINDINGS
     sys.exit(status)
-
-
-@dataclass
-class FileOutcome:
-    filename: str
-    fixed: Counter
-    remaining: list[Diagnostic]
-    error: str | None
-    changed: bool
-    diff: str = ""
 
 
 def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False) -> bool:
@@ -361,67 +358,15 @@ def _read_text(filename: str) -> str:
         return ""
 
 
-# -- the process pool ----------------------------------------------------------
+def _encoding_of(data: bytes) -> str:
+    import io
+    import tokenize
 
-_WORKER: dict = {}
-
-
-def _worker_init(run: Run, unsafe: bool) -> None:
-    _WORKER["run"], _WORKER["unsafe"] = run, unsafe
-
-
-def _check_batch(batch: list[tuple[str, str]]) -> list[Diagnostic]:
-    run = _WORKER["run"]
-    return [d for path, display in batch for d in lint_path(Path(path), display, run.rules_for(display))]
-
-
-def _fix_file(path: str, display: str, write: bool) -> FileOutcome:
-    run, unsafe = _WORKER["run"], _WORKER["unsafe"]
     try:
-        source_file = read_file(Path(path))
-    except LintError as error:
-        return FileOutcome(display, Counter(), [io_error(display, str(error))], None, False)
-    result = fix_source(source_file.text, display, run.rules_for(display), unsafe)
-    outcome = FileOutcome(display, result.fixed, result.remaining, result.error, result.changed)
-    if result.changed and result.error is None:
-        if write:
-            try:
-                write_file(source_file, result.source)
-            except (LintError, OSError) as error:
-                outcome.error = f"not written: {error}"
-                outcome.changed = False
-        else:
-            outcome.diff = "".join(
-                difflib.unified_diff(
-                    result.original.splitlines(keepends=True),
-                    result.source.splitlines(keepends=True),
-                    fromfile=f"a/{display}",
-                    tofile=f"b/{display}",
-                )
-            )
-    return outcome
-
-
-def _fix_batch(batch: list[tuple[str, str]]) -> list[FileOutcome]:
-    return [_fix_file(path, display, write=True) for path, display in batch]
-
-
-def _diff_batch(batch: list[tuple[str, str]]) -> list[FileOutcome]:
-    return [_fix_file(path, display, write=False) for path, display in batch]
-
-
-def _in_pool(work_function, files: list[Path], run: Run, jobs: int | None, unsafe: bool = False) -> list:
-    work = [(str(path), _display(path)) for path in files]
-    jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(work) <= 2:
-        _worker_init(run, unsafe)
-        return work_function(work)
-    # Small batches keep both cores busy to the end; "fork" avoids re-importing everything.
-    batches = [work[i : i + 4] for i in range(0, len(work), 4)]
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init, initargs=(run, unsafe)) as pool:
-        return [item for result in pool.map(work_function, batches) for item in result]
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:
+        encoding = "utf-8"
+    return encoding
 
 
 # -- verify ----------------------------------------------------------------------------

@@ -168,7 +168,7 @@ def discover(paths: list[Path], file_filter: FileFilter, force_exclude: bool) ->
             missing.append(path)
             continue
         if path.is_dir():
-            found.extend(_walk(path, file_filter))
+            found.extend(walk(path, file_filter))
         else:
             # A named file is checked whatever its suffix, unless --force-exclude applies.
             if force_exclude and (file_filter.excluded(path, False) or _under_excluded_dir(path, file_filter)):
@@ -187,7 +187,7 @@ def _under_excluded_dir(path: Path, file_filter: FileFilter) -> bool:
     return any(file_filter.excluded(parent, True) for parent in parents)
 
 
-def _walk(top: Path, file_filter: FileFilter) -> list[Path]:
+def walk(top: Path, file_filter: FileFilter) -> list[Path]:
     result: list[Path] = []
     for directory, subdirectories, files in os.walk(top):
         base = Path(directory)

@@ -64,3 +64,56 @@ def node_positions(module: cst.Module, nodes: Iterable[cst.CSTNode]) -> dict[int
     except _Finished:
         pass
     return state.ranges
+
+
+class _CallRangeState(_CountingState):
+    """Records where each Call's own code starts and ends (without parentheses around it)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        super().__init__(module, set())
+        self.open: dict[int, tuple[int, int] | None] = {}
+        self.ranges: dict[tuple[int, int, int, int], cst.Call] = {}
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Call):
+            line, column = self.line, self.column
+            for paren in node.lpar:
+                text = "(" + _whitespace_text(paren.whitespace_after)
+                if "\n" in text:
+                    self.open[id(node)] = None
+                    return
+                column += len(text)
+            self.open[id(node)] = (line, column)
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Call):
+            start = self.open.pop(id(node), None)
+            if start is None:
+                return
+            line, column = self.line, self.column
+            for paren in node.rpar:
+                text = _whitespace_text(paren.whitespace_before) + ")"
+                if "\n" in text or column < len(text):
+                    return
+                column -= len(text)
+            self.ranges.setdefault((*start, line, column), node)
+
+
+def _whitespace_text(whitespace) -> str:
+    return whitespace.value if isinstance(whitespace, cst.SimpleWhitespace) else "\n"
+
+
+def call_ranges(module: cst.Module) -> dict[tuple[int, int, int, int], cst.Call]:
+    """(line, column, end line, end column) -> the Call node with that range (lines
+    1-based, columns 0-based): the range Python's `ast` gives a call."""
+    state = _CallRangeState(module)
+    module._codegen(state)
+    return state.ranges
+
+
+def render(module: cst.Module, node: cst.CSTNode, indent: str) -> str:
+    """The code of `node` as it reads inside a block indented by `indent`."""
+    state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+    state.indent_tokens = [indent] if indent else []
+    node._codegen(state)
+    return "".join(state.tokens)

@@ -4,97 +4,112 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import libcst as cst
-
-from torchlint.analysis.datasets import dataset_traits, origin
-from torchlint.analysis.facts import DATALOADER_PARAMS, BoundCall, Facts
-from torchlint.rules.base import ACCELERATOR_WORDS, DISPLAY_ONLY, UNSAFE, Fix, NodeEdit, Report, Rule
-from torchlint.rules.editing import import_edit, module_alias, name_is_free, replace_node, with_keyword
-
+from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, argument_node, module_alias, name_is_free, with_keyword
+from torchlint.rules.base import Finding, Rule
+from torchlint.rules.loaders import LoaderCall, loader_calls
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.datasets import class_traits, loader_traits, ITERABLE_UNSHARDED
+from torchlint.semantic.values import Dataset, Function, Instance, only_const
 
 class DataloaderNoWorkers(Rule):
     code = "TL101"
     name = "dataloader-no-workers"
     summary = "DataLoader without worker processes in accelerator training"
     fix_availability = "unsafe, guarded"
-    triggers = ("DataLoader",)
-    requires = ACCELERATOR_WORDS
 
-    def check(self, facts: Facts) -> Iterator[Report]:
-        if not (facts.accelerator_evidence and facts.trains):
-            return
-        for site in facts.dataloader_calls:
-            bound = facts.bind_call(site.node, site.scope, DATALOADER_PARAMS)
-            workers = bound.get("num_workers")
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        for loader in loader_calls(ctx):
+            if not loader.feeding_accelerator(ctx):
+                continue
+            workers = loader.arguments.get("num_workers")
             if workers is None:
-                if bound.opaque:
+                if loader.arguments.opaque:
                     continue  # may hide in **kwargs
                 why = "`num_workers` defaults to 0"
             else:
-                value = facts.value(*workers)
+                value = only_const(workers.values)
                 if type(value) is not int or value != 0:
                     continue
                 why = "`num_workers=0`"
-            if dataset_traits(facts, bound):
-                continue  # in memory, unsharded iterable, or CUDA in the dataset: 0 is right
-            yield Report(
-                site.node,
+            if loader_traits(ctx.ev, loader.site):
+                continue  # in memory, an unsharded iterable, or accelerator tensors: 0 is right
+            yield Finding(
+                loader.call.span,
                 f"DataLoader loads every batch in the training process ({why}), so the "
                 "accelerator waits for data; set `num_workers=4` (up to the CPU cores per GPU)",
-                self._fix(facts, site, bound, workers),
+                lambda loader=loader, workers=workers: self._fix(ctx, loader, workers),
             )
 
-    def _fix(self, facts: Facts, site, bound: BoundCall, workers) -> Fix:
+    def _fix(self, ctx: ModuleContext, loader: LoaderCall, workers) -> Fix:
         """`num_workers=min(4, os.cpu_count() or 1)`, where worker processes are sure to work."""
-        blocker = self._blocker(facts, bound)
-        os_name = module_alias(facts, "os")
+        blocker = self._blocker(ctx, loader)
+        os_name = module_alias(ctx.summary, "os")
         imports = []
         if os_name is None:
-            edit = import_edit(facts, "os") if name_is_free(facts, "os") else None
+            edit = import_edit(ctx.summary, ctx.source, "os") if name_is_free(ctx.summary, "os") else None
             if edit is None:
                 blocker = blocker or "the name `os` is taken"
             else:
                 os_name, imports = "os", [edit]
         value = f"min(4, {os_name or 'os'}.cpu_count() or 1)"
         message = f"Set `num_workers={value}`"
-        if workers is not None and not isinstance(workers[0], cst.Integer):
+        if workers is not None and (workers.expr is None or workers.expr[0] != "k"):
             blocker = blocker or "the value comes from elsewhere (a constant or a command-line default); change it there"
         if blocker:
             return Fix(DISPLAY_ONLY, f"{message}; not applied: {blocker}")
+        node = ctx.source.call_node(loader.call.span)
+        if node is None:
+            return Fix(DISPLAY_ONLY, message)
         if workers is not None:
-            edit = NodeEdit(workers[0], value)
+            target = argument_node(node, "num_workers", 5)
+            if target is None:
+                return Fix(DISPLAY_ONLY, message)
+            edit = ctx.source.replace_node(target, _expression(value))
         else:
-            edit = replace_node(site.node, with_keyword(site.node, "num_workers", value))
+            edit = ctx.source.replace_node(node, with_keyword(node, "num_workers", value))
+        if edit is None:
+            return Fix(DISPLAY_ONLY, message)
         # Workers draw their seeds from the main random stream, so later random numbers
         # (dropout, augmentation) change: results differ from run to run of the old code.
         return Fix(UNSAFE, f"{message} (random streams change with worker processes)", [edit, *imports])
 
-    def _blocker(self, facts: Facts, bound: BoundCall) -> str | None:
+    def _blocker(self, ctx: ModuleContext, loader: LoaderCall) -> str | None:
         """Why worker processes might fail here, or None when they are known to work."""
-        dataset = bound.get("dataset")
-        if dataset is None or not _map_style(facts, *dataset):
+        ev = ctx.ev
+        dataset = loader.arguments.get("dataset")
+        if dataset is None or not dataset.values or not all(_map_style(ctx, v) for v in dataset.values):
             return "the dataset is not known to be a map-style Dataset"
         for key in ("collate_fn", "worker_init_fn"):
-            found = bound.get(key)
+            found = loader.arguments.get(key)
             if found is None:
                 continue
-            function = facts.local_function(*found)
-            if function is None or function.scope.parent is not facts.model.module_scope or function.name == "<lambda>":
+            functions = [v for v in found.values if isinstance(v, Function)]
+            if len(functions) != len(found.values) or any(
+                ev.function(f.module, f.qualname) is None or ev.function(f.module, f.qualname).parent != "<module>"
+                or ev.function(f.module, f.qualname).kind == "lambda"
+                for f in functions
+            ):
                 return f"`{key}` must be a module-level function to reach worker processes"
-        if not facts.model.has_main_guard:
+        modules = {loader.site[0]} | {c.module for c in loader.consumers}
+        if not any(ctx.semantics.project.summary(m).has_main_guard for m in modules if ctx.semantics.project.summary(m)):
             return "the script has no `if __name__ == \"__main__\":` guard, which spawned workers need"
         return None
 
 
-def _map_style(facts: Facts, expr, scope) -> bool:
-    expr, scope = origin(expr, scope)
-    if not isinstance(expr, cst.Call):
-        return False
-    q = facts.call_qualname(expr, scope) or ""
-    if q.startswith("torchvision.datasets.") or q in ("torch.utils.data.Subset", "torch.utils.data.ConcatDataset"):
-        return True
-    local = facts.local_class(expr.func, scope)
-    if local is None:
-        return False
-    bases = facts.base_qualnames(local)
-    return "torch.utils.data.Dataset" in bases and not facts.is_iterable_dataset_class(local)
+def _map_style(ctx: ModuleContext, value) -> bool:
+    if isinstance(value, Dataset):
+        return value.kind in ("io", "rows")
+    if isinstance(value, Instance):
+        externals = ctx.ev.externals_of(value.module, value.qualname)
+        return (
+            "torch.utils.data.Dataset" in externals
+            and ITERABLE_UNSHARDED not in class_traits(ctx.ev, value.module, value.qualname)
+            and "torch.utils.data.IterableDataset" not in externals
+        )
+    return False
+
+
+def _expression(code: str):
+    import libcst as cst
+
+    return cst.parse_expression(code)

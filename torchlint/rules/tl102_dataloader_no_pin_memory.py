@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import libcst as cst
 
-from torchlint.analysis.datasets import MAKES_CUDA_TENSORS, dataset_traits
-from torchlint.analysis.facts import DATALOADER_PARAMS, Facts
-from torchlint.rules.base import DISPLAY_ONLY, SAFE, Fix, NodeEdit, Report, Rule
-from torchlint.rules.editing import replace_node, torch_reference, with_keyword
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, argument_node, torch_reference, with_keyword
+from torchlint.rules.base import Finding, Rule
+from torchlint.rules.loaders import LoaderCall, loader_calls
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.datasets import MAKES_ACCELERATOR_TENSORS, loader_traits
+from torchlint.semantic.values import only_const
 
 
 class DataloaderNoPinMemory(Rule):
@@ -17,41 +18,50 @@ class DataloaderNoPinMemory(Rule):
     name = "dataloader-no-pin-memory"
     summary = "DataLoader feeding CUDA without pinned memory"
     fix_availability = "safe"
-    triggers = ("DataLoader",)
-    requires = ("cuda",)
 
-    def check(self, facts: Facts) -> Iterator[Report]:
-        if not (facts.cuda_evidence and facts.trains and facts.batches_go_to_device):
-            return
-        for site in facts.dataloader_calls:
-            bound = facts.bind_call(site.node, site.scope, DATALOADER_PARAMS)
-            pin = bound.get("pin_memory")
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        for loader in loader_calls(ctx):
+            if not any(c.moves_batches for c in loader.feeding_accelerator(ctx, cuda=True)):
+                continue
+            pin = loader.arguments.get("pin_memory")
             if pin is None:
-                if bound.opaque:
+                if loader.arguments.opaque:
                     continue
                 why = "`pin_memory` defaults to False"
             else:
-                if facts.value(*pin) is not False:
+                if only_const(pin.values) is not False:
                     continue
                 why = "`pin_memory=False`"
-            if MAKES_CUDA_TENSORS in dataset_traits(facts, bound):
-                continue  # pinning CUDA tensors raises
-            yield Report(
-                site.node,
+            if MAKES_ACCELERATOR_TENSORS in loader_traits(ctx.ev, loader.site):
+                continue  # pinning device tensors raises
+            yield Finding(
+                loader.call.span,
                 f"DataLoader batches are copied to CUDA from pageable memory ({why}); set "
                 "`pin_memory=True` for faster, asynchronous host-to-device copies",
-                self._fix(facts, site.node, pin),
+                lambda loader=loader, pin=pin: self._fix(ctx, loader, pin),
             )
 
-    def _fix(self, facts: Facts, call: cst.Call, pin) -> Fix:
+    def _fix(self, ctx: ModuleContext, loader: LoaderCall, pin) -> Fix:
         """`pin_memory=torch.cuda.is_available()`: pinned where CUDA is, quiet on CPU-only hosts."""
-        torch = torch_reference(facts)
+        torch = torch_reference(ctx.summary, ctx.source)
+        message = "Set `pin_memory=torch.cuda.is_available()`"
         if torch is None:
-            return Fix(DISPLAY_ONLY, "Set `pin_memory=torch.cuda.is_available()`")
+            return Fix(DISPLAY_ONLY, message)
         name, imports = torch
         value = f"{name}.cuda.is_available()"
+        message = f"Set `pin_memory={value}`"
+        if pin is not None and (pin.expr is None or pin.expr[0] != "k"):
+            return Fix(DISPLAY_ONLY, f"{message}; not applied: the value comes from elsewhere; change it there")
+        node = ctx.source.call_node(loader.call.span)
+        if node is None:
+            return Fix(DISPLAY_ONLY, message)
+        import libcst as cst
+
         if pin is not None:
-            edit = NodeEdit(pin[0], value)
+            target = argument_node(node, "pin_memory", 7)
+            edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
         else:
-            edit = replace_node(call, with_keyword(call, "pin_memory", value))
-        return Fix(SAFE, f"Set `pin_memory={value}`", [edit, *imports])
+            edit = ctx.source.replace_node(node, with_keyword(node, "pin_memory", value))
+        if edit is None:
+            return Fix(DISPLAY_ONLY, message)
+        return Fix(SAFE, message, [edit, *imports])

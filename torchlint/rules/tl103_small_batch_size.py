@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from torchlint.analysis.facts import DATALOADER_PARAMS, Facts
-from torchlint.rules.base import Report, Rule
+from torchlint.rules.base import Finding, Rule
+from torchlint.rules.loaders import loader_calls
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.values import first_origin, only_const
+
+# Comments that are not a reason (test markers, tool directives).
+_NOT_REASONS = ("expect:", "noqa", "type:", "pragma", "fmt:", "pylint", "torchlint")
 
 
 class SmallBatchSize(Rule):
@@ -13,33 +18,79 @@ class SmallBatchSize(Rule):
     name = "small-batch-size"
     summary = "Training DataLoader with a very small batch size"
     no_fix_reason = "no automatic fix: a larger batch changes the optimisation"
-    triggers = ("DataLoader",)
 
-    def check(self, facts: Facts) -> Iterator[Report]:
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         threshold = self.options.small_batch_threshold
-        if not facts.trains or facts.accumulates_gradients:
-            return
-        for site in facts.dataloader_calls:
-            bound = facts.bind_call(site.node, site.scope, DATALOADER_PARAMS)
-            if bound.get("batch_sampler") is not None:
-                continue
-            found = bound.get("batch_size")
+        for loader in loader_calls(ctx):
+            training = [c for c in loader.consumers if c.role == "train"]
+            if not training:
+                continue  # evaluation, sampling or visualisation loaders may be small
+            arguments = loader.arguments
+            if arguments.get("batch_sampler") is not None or arguments.get("collate_fn") is not None:
+                continue  # whole batches from a sampler; a custom collate packs or pads variable-size samples
+            found = arguments.get("batch_size")
             if found is None:
-                if bound.opaque:
+                if arguments.opaque:
                     continue
-                size, why = 1, "`batch_size=1` (the default)"
+                size, why, origin = 1, "`batch_size=1` (the default)", None
             else:
-                size = facts.value(*found)
+                size = only_const(found.values)
                 if type(size) is not int:
                     continue  # None (pre-batched data), unknown, or not a number
+                origin = first_origin(found.values)
                 why = f"`batch_size={size}`"
             if size >= threshold or size <= 0:
                 continue
-            if not facts.is_training_loader(site):
-                continue  # evaluation, sampling or visualisation loaders may be small
-            yield Report(
-                site.node,
-                f"Training DataLoader uses {why}: each step does too little work to fill the "
-                f"GPU; use `batch_size={max(threshold, 32)}` or more (scale the learning rate "
+            modules = {loader.site[0]} | {c.module for c in training}
+            if any(_accumulates(ctx, m) for m in modules):
+                continue  # small micro-batches with gradient accumulation are deliberate
+            if _explained(ctx, loader.site[0], loader.call.span.line, loader.call.span.end_line) or (
+                origin is not None and _explained(ctx, origin[0], origin[1], origin[1])
+            ):
+                continue
+            where = ""
+            if origin is not None and origin[1] != loader.call.span.line:
+                place = f"line {origin[1]}" if origin[0] == ctx.relpath else f"{origin[0]}:{origin[1]}"
+                where = f" (set by {origin[2]} on {place})"
+            yield Finding(
+                loader.call.span,
+                f"Training DataLoader uses {why}{where}: each step does too little work to fill "
+                f"the GPU; use `batch_size={max(threshold, 32)}` or more (scale the learning rate "
                 "with it, or accumulate gradients)",
             )
+
+
+def _accumulates(ctx: ModuleContext, module: str) -> bool:
+    """Gradient accumulation configured anywhere in the module: a name, keyword or
+    command-line option about accumulating."""
+    def compute():
+        summary = ctx.semantics.project.summary(module)
+        if summary is None:
+            return False
+        for function in summary.functions.values():
+            if any("accum" in name.lower() for name in function.bindings):
+                return True
+            for call in function.calls:
+                if any(k and "accum" in k.lower() for k, _ in call.keywords):
+                    return True
+                if call.func[0] == "a" and call.func[2] == "add_argument":
+                    if any(a[0] == "k" and isinstance(a[1], str) and "accum" in a[1].lower() for a in call.args):
+                        return True
+        for info in summary.classes.values():
+            if any("accum" in attr.lower() for attr in info.self_attrs):
+                return True
+        return False
+
+    return bool(ctx.ev.memo("accumulates", module, compute, False))
+
+
+def _explained(ctx: ModuleContext, module: str, first: int, last: int) -> bool:
+    """A comment on these lines says why the value is what it is."""
+    summary = ctx.semantics.project.summary(module)
+    if summary is None:
+        return False
+    for line in range(first, last + 1):
+        text = summary.comments.get(line, "").strip().lower()
+        if text and not text.startswith(_NOT_REASONS):
+            return True
+    return False

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import libcst as cst
-
-from torchlint.analysis.facts import Facts
-from torchlint.analysis.names import dotted_name
-from torchlint.rules.base import ACCELERATOR_WORDS, DISPLAY_ONLY, SAFE, Fix, NodeEdit, Report, Rule
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix
+from torchlint.project.summary import Binding
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic.training import STEP
+from torchlint.project.summary import Span
 
 
 class ModelNotOnDevice(Rule):
@@ -16,70 +17,97 @@ class ModelNotOnDevice(Rule):
     name = "model-not-on-device"
     summary = "Model trained in a loop but never moved to the device"
     fix_availability = "safe, guarded"
-    triggers = ("backward", ".step(")
-    requires = ACCELERATOR_WORDS
 
-    def check(self, facts: Facts) -> Iterator[Report]:
-        if not facts.accelerator_evidence or facts.hf_trainers or facts.lightning_trainers:
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        training = ctx.training
+        trained = training.trained_models()
+        if not trained:
             return
-        reported: set[int] = set()
-        for loop in facts.training_loops:
-            if not facts.sets_up_accelerator(loop.function):
+        placed = training.placed_models()
+        for site, (value, contexts) in trained.items():
+            if site[0] != ctx.relpath or site in placed or getattr(value, "placed", False):
                 continue
-            for site in facts.model.calls:
-                if loop not in site.loops:
-                    continue
-                func = site.node.func
-                if not isinstance(func, (cst.Name, cst.Attribute)) or dotted_name(func) is None:
-                    continue
-                if facts.kind_of(func, site.scope) != "module":
-                    continue
-                bindings = facts.bindings_for(func, site.scope)
-                construction = next(
-                    (b for b in bindings if b.kind == "assign" and not facts.is_self_transform(b)), None
-                )
-                if construction is None or id(construction.node) in reported:
-                    continue
-                if not facts.has_parameters(construction):
-                    continue  # losses and activations have nothing to move
-                names = facts.alias_group(func, site.scope)
-                if names & facts.moved_names:
-                    continue
-                reported.add(id(construction.node))
-                spelled = dotted_name(func)
-                device = facts.device_name_in_scope(site.scope) or "device"
-                yield Report(
-                    construction.node,
-                    f"`{spelled}` is trained in a loop but never moved to the accelerator, so "
-                    f"forward and backward run on the CPU; add `{spelled}.to({device})` before "
-                    "building the optimizer",
-                    self._fix(facts, loop, construction, spelled),
-                )
+            if training.built_in_lightning_module(site):
+                continue  # Lightning places the modules of a LightningModule
+            accelerated = [c for c in contexts if c[2]]
+            if not accelerated or not training.has_parameters(value):
+                continue
+            found = ctx.semantics.project.call_at(*site)
+            if found is None:
+                continue
+            qualname, call = found
+            index = ctx.function(qualname).calls.index(call)
+            bound = ctx.binding_of_call(qualname, index)
+            if bound is None:
+                continue  # built inline (`train(Net())`): no name to move
+            spelled, binding = bound
+            device = _loop_device(ctx, accelerated)
+            yield Finding(
+                Span(binding.line, binding.col, call.span.end_line, call.span.end_col),
+                f"`{spelled}` is trained in a loop but never moved to the accelerator, so "
+                f"forward and backward run on the CPU; add `{spelled}.to({device or 'device'})` before "
+                "building the optimizer",
+                lambda spelled=spelled, binding=binding, qualname=qualname, device=device: self._fix(ctx, qualname, spelled, binding, device),
+            )
 
-    def _fix(self, facts: Facts, loop, construction, spelled: str) -> Fix:
-        """`model = model.to(device)` right after the model is built, with the device variable
-        the training loop already moves its inputs to (moving only the model would fail)."""
-        device = self._loop_device(facts, loop)
+    def _fix(self, ctx: ModuleContext, qualname: str, spelled: str, binding: Binding, device: str | None) -> Fix:
+        """`model = model.to(device)` right after the model is built, with the device the
+        training loop already moves its inputs to (moving only the model would fail), and
+        only where that device is bound on every path to the new line."""
         move = f"{spelled} = {spelled}.to({device or 'device'})"
         if device is None:
             return Fix(DISPLAY_ONLY, f"Add `{move}` and move the inputs too (the loop moves no inputs to a device variable)")
-        visible = device.startswith("self.") or construction.scope.lookup(device.split(".")[0])
-        if not visible:
+        if not _bound_before(ctx, qualname, device, binding):
             return Fix(DISPLAY_ONLY, f"Add `{move}` where `{device}` is defined")
-        return Fix(SAFE, f"Add `{move}` after the model is built", [NodeEdit(construction.node, move, "line-after")])
+        if ctx.source.index.line_indent(binding.line) != ctx.source.index.line_text(binding.line)[: binding.col]:
+            return Fix(DISPLAY_ONLY, f"Add `{move}` after the model is built")  # `if x: model = Net()`
+        edit = ctx.source.insert_line_after(binding.end_line, binding.line, move)
+        return Fix(SAFE, f"Add `{move}` after the model is built", [edit])
 
-    def _loop_device(self, facts: Facts, loop) -> str | None:
-        """The device expression (`device`, `self.device`, `args.device`) the loop moves inputs to."""
-        for site in facts.model.calls:
-            if loop not in site.loops or not facts.moves_to_device(site.node, site.scope):
+
+def _loop_device(ctx: ModuleContext, contexts) -> str | None:
+    """The device expression (`device`, `self.device`, `args.device`) a training loop moves
+    its inputs to."""
+    ev = ctx.ev
+    for module, qualname, _ in contexts:
+        function = ev.function(module, qualname)
+        steps = {loop for loop, role in ctx.training.loop_roles(module, qualname).items() if role == STEP}
+        for call in function.calls:
+            if not steps.intersection(call.loops) or call.func[0] != "a" or call.func[2] != "to":
                 continue
-            func = site.node.func
-            if not isinstance(func, cst.Attribute) or func.attr.value != "to":
+            kind = ev.move_device(call, (module, qualname))
+            if kind is None or kind in ("cpu", "meta"):
                 continue
-            for arg in site.node.args:
-                if arg.keyword is None or arg.keyword.value == "device":
-                    spelled = dotted_name(arg.value)
-                    if spelled is not None:
-                        return spelled
-                    break
-        return None
+            for keyword, value in call.keywords:
+                if keyword == "device":
+                    return expr_text(value) if value[0] in ("n", "a") else None
+            if call.args and call.args[0][0] in ("n", "a"):
+                return expr_text(call.args[0])
+    return None
+
+
+def _bound_before(ctx: ModuleContext, qualname: str, device: str, binding: Binding) -> bool:
+    """Is the root name of `device` bound on every path to the line after `binding`?"""
+    function = ctx.function(qualname)
+    root, _, attr = device.partition(".")
+    if root == "self" and function.owner is not None and function.params and function.params[0] == "self":
+        info = ctx.summary.classes.get(function.owner)
+        name = attr.partition(".")[0]
+        for method, earlier in info.self_attrs.get(name, ()) if info is not None else ():
+            if method == qualname and earlier.order < binding.order and not earlier.conditional:
+                return True
+        return False
+    scope = function
+    while scope is not None:
+        bindings = scope.bindings.get(root)
+        if bindings:
+            if scope is function:
+                return any(
+                    b.kind == "param" or (not b.conditional and b.order < binding.order)
+                    for b in bindings
+                )
+            if scope.kind == "module" and function.kind == "module":
+                return any(not b.conditional and b.line < binding.line for b in bindings)
+            return any(not b.conditional for b in bindings)
+        scope = ctx.summary.functions.get(scope.parent) if scope.parent else None
+    return False

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
-import libcst as cst
-
-from torchlint.analysis.facts import Facts
-from torchlint.analysis.names import dotted_name
-from torchlint.rules.base import DISPLAY_ONLY, SAFE, Fix, NodeEdit, Report, Rule
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic.values import Tensor
 
 _MOVES = ("to", "cuda", "cpu")
 
@@ -19,28 +17,40 @@ class DiscardedDeviceMove(Rule):
     name = "discarded-device-move"
     summary = "Result of a tensor's .to()/.cuda() is thrown away"
     fix_availability = "safe, plain names"
-    triggers = (".to(", ".cuda(", ".cpu(")
-    # A statement that starts with `receiver.to(`: at a line start or after `:`/`;`.
-    pattern = re.compile(r"(?:^|[:;])[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])*\.(?:to|cuda|cpu)\(", re.M)
 
-    def check(self, facts: Facts) -> Iterator[Report]:
-        for statement in facts.model.expr_statements:
-            func = statement.call.func
-            if not isinstance(func, cst.Attribute) or func.attr.value not in _MOVES:
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        for qualname, _, call in ctx.calls():
+            func = call.func
+            if not call.statement or func[0] != "a" or func[2] not in _MOVES:
                 continue
-            receiver = func.value
-            if facts.kind_of(receiver, statement.scope) != "tensor":
-                continue  # modules move in place; unknown receivers may too
-            spelled = dotted_name(receiver) or facts.model.module.code_for_node(receiver)
-            call = facts.model.module.code_for_node(statement.call)
-            assignment = f"{spelled} = {call}"
-            if isinstance(receiver, cst.Name):
-                fix = Fix(SAFE, f"Assign the result: `{assignment}`", [NodeEdit(statement.call, assignment)])
+            receiver = func[1]
+            values = ctx.values(receiver, qualname)
+            if not values or not all(isinstance(v, Tensor) and v.exact for v in values):
+                continue  # modules (and batch objects) move in place; unknown receivers may too
+            spelled = expr_text(receiver) or _source_text(ctx, call)
+            text = _call_text(ctx, call)
+            assignment = f"{spelled} = {text}"
+            if receiver[0] == "n":
+                fix = Fix(SAFE, f"Assign the result: `{assignment}`",
+                          [Edit((call.span.line, call.span.col), (call.span.line, call.span.col), f"{spelled} = ")])
             else:
                 fix = Fix(DISPLAY_ONLY, f"Assign the result: `{assignment}` (applied only to plain names)")
-            yield Report(
-                statement.node,
-                f"`{call}` returns a new tensor and the result is discarded, so `{spelled}` "
+            yield Finding(
+                call.span,
+                f"`{text}` returns a new tensor and the result is discarded, so `{spelled}` "
                 f"stays where it was; assign it: `{assignment}`",
                 fix,
             )
+
+
+def _call_text(ctx: ModuleContext, call) -> str:
+    span = call.span
+    index = ctx.source.index
+    start = index.offset(span.line, span.col)
+    end = index.offset(span.end_line, span.end_col)
+    return ctx.source.text[start:end]
+
+
+def _source_text(ctx: ModuleContext, call) -> str:
+    text = _call_text(ctx, call)
+    return text.rpartition(".")[0] or text

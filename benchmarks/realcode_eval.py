@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Precision and recall of TL101-TL203 on labelled public training repositories.
+
+    python benchmarks/realcode_eval.py LABELS_DIR REPOS_DIR [--set A,B] [--show fp,fn]
+
+LABELS_DIR holds one `<owner>+<name>.json` per repository (see benchmarks/realcode/README.md
+for the format and how the labels were made); REPOS_DIR holds each repository checked out
+at the labelled commit under the same `<owner>+<name>` name. Each repository is checked
+as a user would (`torchlint check --no-cache <repo>`), one process per repository.
+
+A finding matches a label with the same file, line and code. "problem" labels count for
+recall; a finding on a "debatable" label counts neither way; any other finding in a file
+the labeller read (`files_read`, labels, hard negatives) is a false positive candidate,
+listed for reading (labels can miss real problems). Findings in files nobody read are
+listed apart as unreviewed and counted in neither figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+CODES = ("TL101", "TL102", "TL103", "TL201", "TL202", "TL203")
+
+
+def run_torchlint(repo: Path) -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "check", "--select", ",".join(CODES), "--no-cache", "--exit-zero",
+         "--output-format", "json", "--isolated", "."],
+        cwd=repo, capture_output=True, text=True,
+    )
+    elapsed = time.perf_counter() - start
+    if result.stderr.strip():
+        print(f"  {repo.name} (exit {result.returncode}) stderr: {result.stderr.strip()[:1500]}", file=sys.stderr)
+    try:
+        findings = json.loads(result.stdout)
+    except ValueError:
+        findings = []
+    return [f for f in findings if f.get("code") in CODES], elapsed
+
+
+def _labelled_files(labels: dict) -> set[str]:
+    """The files (or glob patterns) the labeller read."""
+    scope = {entry["file"] for key in ("labels", "hard_negatives") for entry in labels.get(key, [])}
+    for entry in labels.get("files_read", []):
+        scope.add(entry.split(" (")[0].strip())
+    return scope
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("labels", type=Path)
+    parser.add_argument("repos", type=Path)
+    parser.add_argument("--only", help="comma-separated <owner>+<name> to evaluate")
+    parser.add_argument("--show", default="fp,fn", help="what to list: fp, fn, tp (comma-separated)")
+    parser.add_argument("--json", type=Path, help="also write the per-rule figures here")
+    args = parser.parse_args()
+    show = set(args.show.split(",")) if args.show else set()
+
+    totals = {code: Counter() for code in CODES}
+    listed = []
+    for label_file in sorted(args.labels.glob("*+*.json")):
+        name = label_file.stem
+        if args.only and name not in args.only.split(","):
+            continue
+        repo = args.repos / name
+        if not repo.is_dir():
+            print(f"{name}: not checked out under {args.repos}, skipped", file=sys.stderr)
+            continue
+        labels = json.loads(label_file.read_text())
+        wanted = {}
+        for label in labels["labels"]:
+            if label["category"] in CODES:
+                wanted[(label["file"], label["line"], label["category"])] = label
+        scope = _labelled_files(labels)
+        findings, elapsed = run_torchlint(repo)
+        found = {}
+        for finding in findings:
+            filename = Path(finding["filename"])
+            relative = filename.relative_to(repo.resolve()).as_posix() if filename.is_absolute() else filename.as_posix()
+            key = (relative.removeprefix("./"), finding["location"]["row"], finding["code"])
+            found[key] = finding
+        per_repo = Counter()
+        for key, finding in sorted(found.items()):
+            label = wanted.get(key)
+            code = key[2]
+            if label is None and not any(fnmatch.fnmatchcase(key[0], pattern) for pattern in scope):
+                totals[code]["unreviewed"] += 1
+                if "fp" in show:
+                    listed.append(f"?? {name}/{key[0]}:{key[1]} {code} {finding['message'][:110]}")
+            elif label is None:
+                totals[code]["fp"] += 1
+                per_repo["fp"] += 1
+                if "fp" in show:
+                    listed.append(f"FP {name}/{key[0]}:{key[1]} {code} {finding['message'][:110]}")
+            elif label["verdict"] == "problem":
+                totals[code]["tp"] += 1
+                per_repo["tp"] += 1
+                if "tp" in show:
+                    listed.append(f"TP {name}/{key[0]}:{key[1]} {code}")
+            else:
+                totals[code]["debatable-found"] += 1
+        for key, label in sorted(wanted.items()):
+            if label["verdict"] == "problem" and key not in found:
+                totals[key[2]]["fn"] += 1
+                per_repo["fn"] += 1
+                if "fn" in show:
+                    listed.append(f"FN {name}/{key[0]}:{key[1]} {key[2]} -- {label['why'][:110]}")
+        print(f"{name:50s} {elapsed:5.1f}s  tp {per_repo['tp']:3d}  fp {per_repo['fp']:3d}  fn {per_repo['fn']:3d}")
+
+    print()
+    for line in listed:
+        print(line)
+    print()
+    print(f"{'rule':6s} {'tp':>4s} {'fp':>4s} {'fn':>4s} {'precision':>9s} {'recall':>7s} {'unreviewed':>10s}")
+    all_counts = Counter()
+    figures = {}
+    for code in CODES:
+        c = totals[code]
+        all_counts.update(c)
+        precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else float("nan")
+        recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")
+        figures[code] = {**c, "precision": precision, "recall": recall}
+        print(f"{code:6s} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} {precision:9.2f} {recall:7.2f} {c['unreviewed']:10d}")
+    c = all_counts
+    precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else float("nan")
+    recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")
+    print(f"{'all':6s} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} {precision:9.2f} {recall:7.2f}")
+    if args.json:
+        figures["all"] = {**c, "precision": precision, "recall": recall}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

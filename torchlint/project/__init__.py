@@ -1,0 +1,1 @@
+"""The project index: files, module names, summaries, the cache."""

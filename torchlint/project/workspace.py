@@ -1,0 +1,256 @@
+"""From checked paths to analysed projects.
+
+For each project root (see layout.find_root): walk its files (with the run's excludes and
+`.gitignore`), read and hash them, and summarize the ones connected by imports to a
+checked file (both ways: what a checked file uses, and what uses it), in the worker pool
+or from the cache. A checked file outside the walk (named explicitly, or from stdin) is
+part of its project all the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchlint.project.cache import Cache, content_hash, digest
+from torchlint.project.index import Project
+from torchlint.project.layout import ModuleMap, find_root
+from torchlint.project.summary import ModuleSummary, from_json, summarize, to_json
+
+# A project walk larger than this is not read whole: only the checked files' own
+# directories are (a root found far above the code, such as a home directory under git).
+MAX_PROJECT_FILES = 20_000
+
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]*))",
+    re.MULTILINE,
+)
+
+
+@dataclass
+class SourceFile:
+    path: Path | None  # None for stdin
+    relpath: str
+    data: bytes
+    hash: str
+    text: str | None = None  # decoded on demand
+
+
+@dataclass
+class Workspace:
+    root: Path
+    files: dict[str, SourceFile]  # relpath -> file, every file of the project read
+    targets: list[str]  # relpaths to check, in order
+    display: dict[str, str]  # relpath -> the name to print
+    errors: dict[str, str] = field(default_factory=dict)  # relpath -> why it cannot be read
+    cache: Cache | None = None
+    project: Project | None = None
+
+    def text(self, relpath: str) -> str:
+        from torchlint.engine import decode_source
+
+        source = self.files[relpath]
+        if source.text is None:
+            source.text = decode_source(source.data)
+        return source.text
+
+    def state(self) -> str:
+        """What every result depends on: the content of every file of the project."""
+        return digest(*(f"{r}:{f.hash}" for r, f in sorted(self.files.items())))
+
+
+def group_by_root(targets: list[Path], arguments: list[Path] | None = None) -> dict[Path, list[Path]]:
+    """Files grouped by project root. The root comes from the path named on the command
+    line that a file was found under: `check repo/` makes `repo/` the root when nothing
+    above it marks one, for every file found inside it."""
+    roots: dict[str, Path] = {}
+    for argument in arguments or []:
+        roots[os.path.abspath(argument)] = find_root(argument)
+    groups: dict[Path, list[Path]] = {}
+    for target in targets:
+        absolute = os.path.abspath(target)
+        root = None
+        best = -1
+        for named, named_root in roots.items():
+            if (absolute == named or absolute.startswith(named.rstrip(os.sep) + os.sep)) and len(named) > best:
+                root, best = named_root, len(named)
+        groups.setdefault(root or find_root(target), []).append(target)
+    return groups
+
+
+def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin: tuple[str, bytes] | None = None) -> Workspace:
+    """`walk(root)` lists the project's files (the run's discovery); `stdin` is (path
+    as named, data) for `-` with `--stdin-filename`."""
+    from torchlint.engine import LintError
+
+    workspace = Workspace(root, {}, [], {}, cache=Cache(root) if use_cache else None)
+    project_files = walk(root)
+    if len(project_files) > MAX_PROJECT_FILES:
+        near = {(t if t.is_dir() else t.parent) for t in targets}
+        project_files = [p for p in project_files if any(d in p.parents for d in near)]
+    for path in project_files:
+        relpath = _relpath(path, root)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        workspace.files[relpath] = SourceFile(path, relpath, data, content_hash(data))
+    for target in targets:
+        relpath = _relpath(target, root)
+        workspace.display[relpath] = _display(target)
+        if stdin is not None:
+            data = stdin[1]
+            workspace.files[relpath] = SourceFile(None, relpath, data, content_hash(data))
+        elif relpath not in workspace.files:
+            try:
+                data = target.read_bytes()
+            except (OSError, LintError) as error:
+                workspace.errors[relpath] = _read_error(target, error)
+                workspace.targets.append(relpath)
+                continue
+            workspace.files[relpath] = SourceFile(target, relpath, data, content_hash(data))
+        workspace.targets.append(relpath)
+    return workspace
+
+
+def build_project(workspace: Workspace, summarize_many) -> Project:
+    """Summaries for the files connected to the targets; `summarize_many(files)` computes
+    [(relpath, json text)] for the ones the cache does not have (in the pool)."""
+    map_ = ModuleMap(workspace.files)
+    needed = connected(workspace, map_)
+    texts: dict[str, object] = {}
+    missing = []
+    for relpath in needed:
+        source = workspace.files[relpath]
+        cached = workspace.cache.get("summary", source.hash) if workspace.cache is not None else None
+        if cached is not None:
+            texts[relpath] = cached
+        else:
+            missing.append(source)
+    for relpath, data in summarize_many(missing):
+        texts[relpath] = data
+        if workspace.cache is not None:
+            workspace.cache.put("summary", workspace.files[relpath].hash, data)
+
+    def load(relpath: str) -> ModuleSummary | None:
+        data = texts.get(relpath)
+        if data is None:
+            return None
+        try:
+            return from_json(data)
+        except ValueError:  # a damaged cache entry: summarize again
+            source = workspace.files[relpath]
+            return summarize(_decode_or_empty(source.data))
+
+    project = Project(workspace.root, list(workspace.files), load)
+    project.map = map_
+    workspace.project = project
+    return project
+
+
+def summarize_files(files: list[SourceFile]) -> list[tuple[str, list]]:
+    """(relpath, summary as JSON data) for each file; undecodable files get none."""
+    from torchlint.engine import LintError, decode_source
+
+    out = []
+    for source in files:
+        try:
+            text = source.text if source.text is not None else decode_source(source.data)
+        except LintError:
+            continue
+        out.append((source.relpath, to_json(summarize(text))))
+    return out
+
+
+def connected(workspace: Workspace, map_: ModuleMap) -> list[str]:
+    """The targets, and every file linked to them by imports, in either direction."""
+    edges: dict[str, set[str]] = {}
+    for relpath, source in workspace.files.items():
+        for target in _imported_files(relpath, source.data, map_):
+            if target != relpath:
+                edges.setdefault(relpath, set()).add(target)
+                edges.setdefault(target, set()).add(relpath)
+    seen: set[str] = set()
+    pending = [t for t in workspace.targets if t in workspace.files]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        pending.extend(edges.get(current, ()))
+    return sorted(seen)
+
+
+def _imported_files(relpath: str, data: bytes, map_: ModuleMap) -> set[str]:
+    """Files an `import` statement of this file may name (a cheap textual scan: what it
+    finds in strings only costs a summary more)."""
+    if b"import" not in data:
+        return set()
+    text = data.decode("utf-8", errors="replace")
+    found: set[str] = set()
+    for match in _IMPORT.finditer(text):
+        source, names, plain = match.groups()
+        if plain is not None:
+            for part in plain.split(","):
+                module = part.strip().split(" as ")[0].strip()
+                if module:
+                    _add_module(found, map_, relpath, module, 0)
+                    pieces = module.split(".")
+                    for end in range(1, len(pieces)):
+                        _add_module(found, map_, relpath, ".".join(pieces[:end]), 0)
+            continue
+        level = len(source) - len(source.lstrip("."))
+        module = source.lstrip(".")
+        _add_module(found, map_, relpath, module, level)
+        for name in names.strip("() \t\r\n").replace("\n", ",").split(","):
+            name = name.strip().split(" as ")[0].strip()
+            if name and name != "*" and name.isidentifier():
+                _add_module(found, map_, relpath, f"{module}.{name}" if module else name, level)
+    return found
+
+
+def _add_module(found: set, map_: ModuleMap, importer: str, module: str, level: int) -> None:
+    target = map_.resolve_module(importer, module, level)
+    if target is not None:
+        found.add(target)
+
+
+def _decode_or_empty(data: bytes) -> str:
+    from torchlint.engine import LintError, decode_source
+
+    try:
+        return decode_source(data)
+    except LintError:
+        return ""
+
+
+def _relpath(path: Path, root: Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return absolute.as_posix().lstrip("/")
+
+
+def _display(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def _read_error(path: Path, error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "broken symbolic link" if path.is_symlink() else "file not found"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory"
+    if isinstance(error, OSError):
+        return f"cannot read: {error.strerror or error}"
+    return str(error)
+
+
+def dumps(data) -> str:
+    return json.dumps(data, separators=(",", ":"))

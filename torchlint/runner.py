@@ -1,0 +1,212 @@
+"""Running `check` and `fix` over projects: workspaces, the worker pool, the cache.
+
+Per project root: read and hash its files; if the result of every checked file is cached
+for this exact state of the project (every file's content, the settings, the version),
+print those; otherwise summarize what is connected to the checked files (in the pool,
+or from the cache), analyse the project once, and lint each checked file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import multiprocessing
+import os
+import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from torchlint import __version__
+from torchlint.engine import Diagnostic, LintError, io_error, lint_module
+from torchlint.project.cache import digest
+from torchlint.project.workspace import SourceFile, Workspace, build_project, group_by_root, open_workspace, summarize_files
+
+
+def pool_map(function, items: list, jobs: int | None, chunk: int = 8) -> list:
+    """`function(batch) -> list` over batches of items, in worker processes when it pays."""
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1 or len(items) <= chunk:
+        return function(items)
+    batches = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=context) as pool:
+        return [item for result in pool.map(function, batches) for item in result]
+
+
+def walk_project(file_filter):
+    from torchlint.discovery import walk
+
+    return lambda root: walk(root, file_filter)
+
+
+def workspaces(run, files: list[Path], use_cache: bool, stdin: tuple[str, bytes] | None = None, arguments=None) -> list[Workspace]:
+    if stdin is not None:
+        target = Path(stdin[0])
+        return [open_workspace(_root_of(target), [target], walk_project(run.file_filter), use_cache, stdin)]
+    return [
+        open_workspace(root, targets, walk_project(run.file_filter), use_cache)
+        for root, targets in group_by_root(files, arguments).items()
+    ]
+
+
+def _root_of(target: Path) -> Path:
+    from torchlint.project.layout import find_root
+
+    return find_root(target if target.parent.exists() else Path.cwd())
+
+
+def _settings_key(run, display: str) -> str:
+    rules = run.rules_for(display)
+    options = repr(sorted(vars(run.settings.rule_options).items())) if hasattr(run.settings.rule_options, "__dict__") else repr(run.settings.rule_options)
+    return digest(__version__, display, ",".join(sorted(r.code for r in rules)), options)
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def check(run, files: list[Path], jobs: int | None, use_cache: bool, stdin=None, arguments=None) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+    for workspace in workspaces(run, files, use_cache, stdin, arguments):
+        diagnostics.extend(check_workspace(workspace, run, jobs))
+    return diagnostics
+
+
+def check_workspace(workspace: Workspace, run, jobs: int | None) -> list[Diagnostic]:
+    results: dict[str, list[Diagnostic]] = {}
+    keys: dict[str, str] = {}
+    for relpath in workspace.targets:
+        if relpath in workspace.errors:
+            results[relpath] = [io_error(workspace.display[relpath], workspace.errors[relpath])]
+    cache = workspace.cache
+    if cache is not None:
+        state = workspace.state()
+        for relpath in workspace.targets:
+            if relpath in results:
+                continue
+            keys[relpath] = digest(state, _settings_key(run, workspace.display[relpath]), relpath)
+            cached = cache.get("result", keys[relpath])
+            if isinstance(cached, list):
+                try:
+                    results[relpath] = [Diagnostic(**d) for d in cached]
+                except TypeError:
+                    pass
+    pending = [r for r in workspace.targets if r not in results]
+    if pending:
+        from torchlint.semantic.context import Semantics
+
+        semantics = Semantics(build_project(workspace, lambda missing: pool_map(summarize_files, missing, jobs)))
+        for relpath in pending:
+            display = workspace.display[relpath]
+            results[relpath] = _lint(workspace, semantics, relpath, display, run.rules_for(display))
+            if cache is not None and not any(d.kind == "internal-error" for d in results[relpath]):
+                cache.put("result", keys[relpath], [asdict(d) for d in results[relpath]])
+    return [d for relpath in workspace.targets for d in results[relpath]]
+
+
+def _lint(workspace: Workspace, semantics, relpath: str, display: str, rules) -> list[Diagnostic]:
+    try:
+        workspace.text(relpath)
+    except LintError as error:
+        return [io_error(display, str(error))]
+    return lint_module(semantics, relpath, display, rules, lambda: workspace.text(relpath))
+
+
+# -- fix ---------------------------------------------------------------------------------
+
+
+@dataclass
+class FileOutcome:
+    filename: str
+    fixed: Counter
+    remaining: list[Diagnostic]
+    error: str | None
+    changed: bool
+    diff: str = ""
+    source: SourceFile | None = None
+    original: str = ""
+    text: str = ""
+
+
+def fix(run, files: list[Path], jobs: int | None, use_cache: bool, unsafe: bool, stdin=None, arguments=None) -> list[FileOutcome]:
+    outcomes: list[FileOutcome] = []
+    for workspace in workspaces(run, files, use_cache, stdin, arguments):
+        outcomes.extend(fix_workspace(workspace, run, jobs, unsafe))
+    return outcomes
+
+
+def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> list[FileOutcome]:
+    """Lint, apply the non-overlapping applicable fixes of every checked file, analyse the
+    project again with the fixed texts, and repeat until nothing changes. A file whose
+    fixes would not compile is left as it was, and the failure reported."""
+    from torchlint.fixer import MAX_PASSES, applicable, apply_fixes, compile_problem
+    from torchlint.semantic.context import Semantics
+
+    outcomes: dict[str, FileOutcome] = {}
+    texts: dict[str, str] = {}
+    for relpath in workspace.targets:
+        display = workspace.display[relpath]
+        if relpath in workspace.errors:
+            outcomes[relpath] = FileOutcome(display, Counter(), [io_error(display, workspace.errors[relpath])], None, False)
+            continue
+        try:
+            texts[relpath] = workspace.text(relpath)
+        except LintError as error:
+            outcomes[relpath] = FileOutcome(display, Counter(), [io_error(display, str(error))], None, False)
+            continue
+        outcomes[relpath] = FileOutcome(display, Counter(), [], None, False, source=workspace.files[relpath],
+                                        original=texts[relpath], text=texts[relpath])
+    active = [r for r in workspace.targets if r in texts]
+    summarize_many = lambda missing: pool_map(summarize_files, missing, jobs)  # noqa: E731
+    for _ in range(MAX_PASSES + 1):
+        semantics = Semantics(build_project(workspace, summarize_many))
+        changed = False
+        for relpath in active:
+            outcome = outcomes[relpath]
+            display = outcome.filename
+            diagnostics = lint_module(semantics, relpath, display, run.rules_for(display), lambda r=relpath: texts[r])
+            outcome.remaining = diagnostics
+            if outcome.error is not None:
+                continue
+            candidates = [d for d in diagnostics if applicable(d, unsafe)]
+            if not candidates:
+                continue
+            updated, used, _ = apply_fixes(texts[relpath], candidates, with_applicability=True)
+            if updated == texts[relpath]:
+                continue
+            problem = compile_problem(updated, display)
+            if problem is not None:
+                codes = ", ".join(sorted(set(used)))
+                outcome.error = f"fixes by {codes} would produce code that does not compile ({problem}); file left unchanged"
+                texts[relpath] = outcome.original
+                outcome.fixed = Counter()
+                _replace_text(workspace, relpath, outcome.original)
+                changed = True
+                continue
+            texts[relpath] = updated
+            outcome.fixed.update(used)
+            _replace_text(workspace, relpath, updated)
+            changed = True
+        if not changed:
+            break
+    for relpath in active:
+        outcome = outcomes[relpath]
+        outcome.text = texts[relpath]
+        outcome.changed = outcome.error is None and outcome.text != outcome.original
+        if outcome.changed:
+            outcome.diff = "".join(
+                difflib.unified_diff(
+                    outcome.original.splitlines(keepends=True), outcome.text.splitlines(keepends=True),
+                    fromfile=f"a/{outcome.filename}", tofile=f"b/{outcome.filename}",
+                )
+            )
+    return [outcomes[r] for r in workspace.targets]
+
+
+def _replace_text(workspace: Workspace, relpath: str, text: str) -> None:
+    from torchlint.project.cache import content_hash
+
+    old = workspace.files[relpath]
+    data = text.encode("utf-8", "surrogatepass")
+    workspace.files[relpath] = SourceFile(old.path, relpath, data, content_hash(data), text)

@@ -1,0 +1,1 @@
+"""The semantic model: abstract values across modules, training contexts, frequency."""

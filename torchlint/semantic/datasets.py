@@ -1,0 +1,121 @@
+"""What a DataLoader's dataset is known to be: rows already in memory, an iterable that
+worker processes would duplicate, or code that makes accelerator tensors. Each one
+changes which loader advice is right."""
+
+from __future__ import annotations
+
+from torchlint.semantic import api
+from torchlint.semantic.evaluate import Evaluator
+from torchlint.semantic.values import Dataset, Function, Instance, Seq, Tup
+
+IN_MEMORY = "in-memory"
+ITERABLE_UNSHARDED = "iterable-unsharded"
+MAKES_ACCELERATOR_TENSORS = "accelerator-tensors"
+
+
+def loader_traits(ev: Evaluator, site) -> set[str]:
+    return ev.memo("loader-traits", site, lambda: frozenset(_loader_traits(ev, site)))
+
+
+def _loader_traits(ev: Evaluator, site) -> set[str]:
+    traits: set[str] = set()
+    bound = ev.loader_arguments(site)
+    if bound is None:
+        return traits
+    collate = bound.get("collate_fn")
+    if collate is not None:
+        for value in collate.values:
+            if isinstance(value, Function) and function_uses_accelerator(ev, value.module, value.qualname):
+                traits.add(MAKES_ACCELERATOR_TENSORS)
+    dataset = bound.get("dataset")
+    if dataset is None:
+        return traits
+    for value in dataset.values:
+        traits |= value_traits(ev, value)
+    return traits
+
+
+def value_traits(ev: Evaluator, value) -> set[str]:
+    if isinstance(value, Dataset):
+        traits = set()
+        if value.kind == "rows":
+            traits.add(IN_MEMORY)
+        if value.device == "accel":
+            traits.add(MAKES_ACCELERATOR_TENSORS)
+        return traits
+    if isinstance(value, (Seq, Tup)):
+        return {IN_MEMORY}
+    if isinstance(value, Instance):
+        return set(class_traits(ev, value.module, value.qualname))
+    return set()
+
+
+def class_traits(ev: Evaluator, module: str, qualname: str) -> frozenset:
+    return ev.memo("class-traits", (module, qualname), lambda: frozenset(_class_traits(ev, module, qualname)))
+
+
+def _class_traits(ev: Evaluator, module: str, qualname: str) -> set[str]:
+    traits: set[str] = set()
+    chain, externals = ev.class_chain(module, qualname)
+    methods = []
+    for class_module, class_qualname in chain:
+        info = ev.class_summary(class_module, class_qualname)
+        methods += [(class_module, q) for q in info.methods.values()]
+    if any(function_uses_accelerator(ev, m, q) for m, q in methods):
+        traits.add(MAKES_ACCELERATOR_TENSORS)
+    if "torch.utils.data.IterableDataset" in externals:
+        shards = any(
+            call.func[-1] == "get_worker_info" or (call.func[0] == "n" and call.func[1] == "get_worker_info")
+            for m, q in methods
+            for call in ev.function(m, q).calls
+        )
+        if not shards:
+            traits.add(ITERABLE_UNSHARDED)
+    getitem = ev.find_method(module, qualname, "__getitem__")
+    if getitem is not None and _cheap_sample(ev, getitem.module, getitem.qualname, depth=2):
+        traits.add(IN_MEMORY)
+    return traits
+
+
+def _cheap_sample(ev: Evaluator, module: str, qualname: str, depth: int) -> bool:
+    """Does this method only index rows it already holds (no file reads, decoding or
+    transforms)?"""
+    function = ev.function(module, qualname)
+    if function is None:
+        return False
+    frame = (module, qualname)
+    for call in function.calls:
+        func = call.func
+        name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+        if name in api.CHEAP_SAMPLE_CALLS or name in ("items", "keys", "values"):
+            continue
+        if depth and func[0] == "a" and func[1] == ["n", function.params[0] if function.params else "self"]:
+            targets = ev.targets(call, frame)
+            if targets and all(hasattr(t, "function") and t.function is not None for t, _ in targets):
+                if all(_cheap_sample(ev, t.function.module, t.function.qualname, depth - 1) for t, _ in targets):
+                    continue
+        return False
+    return True
+
+
+def function_uses_accelerator(ev: Evaluator, module: str, qualname: str) -> bool:
+    """Moves tensors to a device or creates them there (`.cuda()`, `.to(device)`,
+    `torch.ones(..., device="cuda")`)."""
+    function = ev.function(module, qualname)
+    if function is None:
+        return False
+    frame = (module, qualname)
+    for call in function.calls:
+        func = call.func
+        if func[0] == "a" and func[2] == "cuda":
+            return True
+        if func[0] == "a" and func[2] == "to":
+            kind = ev.move_device(call, frame)
+            if kind is not None and kind not in ("cpu", "meta"):
+                return True
+        for keyword, value in call.keywords:
+            if keyword == "device":
+                kind = ev.device_kind(ev.eval(value, frame))
+                if kind is not None and kind != "cpu":
+                    return True
+    return False
