@@ -18,7 +18,8 @@ Expr, the first element names the form:
     ["q", element]            a comprehension (its elements look like `element`)
     ["d", [[key|None, value]]] a dict display (None: a `**` splat)
     ["i", base, index]        a subscript (index is an Expr, ["?"] for slices)
-    ["b", op, left, right]    a binary operation (op: + - * / // % @ ** ...)
+    ["b", op, left, right]    a binary operation (op: + - * / // % @ ** ...) or a single
+                              comparison (op: == != < <= > >= is in ...)
     ["u", op, operand]        a unary operation (op: - + not ~)
     ["if", body, orelse]      a conditional expression (the test is not kept)
     ["e", iterable]           one element of iterating `iterable` (loop targets)
@@ -39,7 +40,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-SUMMARY_VERSION = 3
+SUMMARY_VERSION = 8
 
 Expr = list
 UNKNOWN_EXPR: Expr = ["?"]
@@ -48,7 +49,7 @@ _CUDA_STRING = re.compile(r"^\s*cuda\b")
 _MPS_STRING = re.compile(r"^\s*mps\b")
 # `if step % k == 0`, `if args.debug`, `if i == 0`: code under such a guard does not run
 # on every iteration of the loop around it.
-GATE_EVERY_K, GATE_FLAG, GATE_ONCE, GATE_EXCEPT = "every-k", "flag", "once", "except"
+GATE_EVERY_K, GATE_FLAG, GATE_ONCE, GATE_EXCEPT, GATE_RARE = "every-k", "flag", "once", "except", "rare"
 
 _BINOPS = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
@@ -56,6 +57,10 @@ _BINOPS = {
     ast.BitAnd: "&", ast.BitXor: "^",
 }
 _UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not", ast.Invert: "~"}
+_COMPARISONS = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+}
 
 
 @dataclass(slots=True)
@@ -89,6 +94,7 @@ class Loop:
     span: Span
     parent: int  # the enclosing loop, or -1
     gate: str  # a guard between this loop and its parent loop
+    breaks: bool = False  # a `break` (or `return`) leaves it early: it may not run to the end
 
 
 @dataclass(slots=True)
@@ -133,7 +139,7 @@ class Function:
     loops: list = field(default_factory=list)
     withs: list = field(default_factory=list)
     returns: list = field(default_factory=list)
-    yields: bool = False
+    yields: list | None = None  # a generator's yielded Exprs (`yield from x`: ["e", x]); None for functions
     cuda_strings: int = 0
     mps_strings: int = 0
 
@@ -180,7 +186,7 @@ def _function(f: Function) -> list:
         f.defined_in, f.decorators, {k: [_binding(b) for b in v] for k, v in f.bindings.items()}, f.item_stores, f.globals,
         [[c.func, c.args, c.keywords, _span(c.span), c.loops, c.gate, c.statement, c.with_block, c.decorator,
           c.conditional] for c in f.calls],
-        [[lp.kind, lp.iter, _span(lp.span), lp.parent, lp.gate] for lp in f.loops],
+        [[lp.kind, lp.iter, _span(lp.span), lp.parent, lp.gate, lp.breaks] for lp in f.loops],
         [[w.contexts, _span(w.span), w.parent] for w in f.withs],
         f.returns, f.yields, f.cuda_strings, f.mps_strings,
     ]
@@ -215,7 +221,7 @@ def _load_function(d: list) -> Function:
         name, qualname, Span(*span), kind, params, param_kinds, defaults, parent, owner, defined_in, decorators,
         {k: [Binding(*b) for b in v] for k, v in bindings.items()}, item_stores, globals_,
         [Call(c[0], c[1], c[2], Span(*c[3]), c[4], c[5], c[6], c[7], c[8], c[9]) for c in calls],
-        [Loop(lp[0], lp[1], Span(*lp[2]), lp[3], lp[4]) for lp in loops],
+        [Loop(lp[0], lp[1], Span(*lp[2]), lp[3], lp[4], lp[5]) for lp in loops],
         [With(w[0], Span(*w[1]), w[2]) for w in withs],
         returns, yields, cuda, mps,
     )
@@ -413,11 +419,17 @@ class _Builder:
                 )
                 scope.owner_class.self_attrs.setdefault(target.attr, []).append([scope.function.qualname, binding])
         elif isinstance(target, ast.Subscript):
-            if isinstance(target.value, ast.Name) and kind == "assign":
+            # `name[key] = value`; also `name[i][j] = value` and `name.attr[i] = value`,
+            # recorded on `name` with an unknown key: the object is filled in place.
+            root = target.value
+            while isinstance(root, (ast.Subscript, ast.Attribute)):
+                root = root.value
+            if isinstance(root, ast.Name) and kind in ("assign", "augassign"):
                 scope = self.scope
                 scope.order += 1
-                key = UNKNOWN_EXPR if isinstance(target.slice, ast.Slice) else self.expr(target.slice)
-                scope.function.item_stores.setdefault(target.value.id, []).append(
+                direct = target.value is root and not isinstance(target.slice, ast.Slice)
+                key = self.expr(target.slice) if direct else UNKNOWN_EXPR
+                scope.function.item_stores.setdefault(root.id, []).append(
                     [key, value, scope.conditional > 0, scope.order]
                 )
 
@@ -483,12 +495,22 @@ class _Builder:
         if isinstance(node.target, ast.Name):
             op = _BINOPS.get(type(node.op), "?")
             self.bind(node.target.id, ["b", op, ["n", node.target.id], value], "augassign", node)
-        elif isinstance(node.target, ast.Attribute):
+        elif isinstance(node.target, (ast.Attribute, ast.Subscript)):
             self.bind_target(node.target, ["b", _BINOPS.get(type(node.op), "?"), UNKNOWN_EXPR, value], "augassign", node)
 
     def on_Return(self, node: ast.Return) -> None:
         value = self.expr(node.value) if node.value is not None else ["k", None]
         self.scope.function.returns.append(value)
+        self.leave_loop()
+
+    def on_Break(self, node) -> None:
+        self.leave_loop()
+
+    def leave_loop(self) -> None:
+        """A `break` or `return` inside a loop (not one in a nested loop's own body only)."""
+        scope = self.scope
+        if scope.loops:
+            scope.function.loops[scope.loops[-1]].breaks = True
 
     def on_Global(self, node: ast.Global) -> None:
         self.scope.function.globals.extend(node.names)
@@ -771,6 +793,13 @@ class _Builder:
     def e_BinOp(self, node: ast.BinOp) -> Expr:
         return ["b", _BINOPS.get(type(node.op), "?"), self.expr(node.left), self.expr(node.right)]
 
+    def e_Compare(self, node: ast.Compare) -> Expr:
+        left = self.expr(node.left)
+        rights = [self.expr(c) for c in node.comparators]
+        if len(node.ops) == 1:
+            return ["b", _COMPARISONS.get(type(node.ops[0]), "?"), left, rights[0]]
+        return UNKNOWN_EXPR
+
     def e_UnaryOp(self, node: ast.UnaryOp) -> Expr:
         return ["u", _UNARY.get(type(node.op), "?"), self.expr(node.operand)]
 
@@ -840,10 +869,12 @@ class _Builder:
         return ["d", [[UNKNOWN_EXPR, result[1]]]]
 
     def e_Yield(self, node) -> Expr:
-        self.scope.function.yields = True
-        if node.value is not None:
-            self.expr(node.value)
-        return UNKNOWN_EXPR
+        function = self.scope.function
+        if function.yields is None:
+            function.yields = []
+        value = self.expr(node.value) if node.value is not None else ["k", None]
+        function.yields.append(["e", value] if isinstance(node, ast.YieldFrom) else value)
+        return UNKNOWN_EXPR  # what `send()` passes in
 
     e_YieldFrom = e_Yield
 
@@ -884,11 +915,28 @@ def _is_main_guard(test) -> bool:
 _FLAG_WORDS = re.compile(r"(?i)debug|verbose|log|print|profil|vis|plot|save|check|dump|trace|show|sanity")
 
 
+_RARE_CHECKS = frozenset(("isnan", "isinf", "isfinite", "is_nan", "is_inf"))
+_COUNTER = re.compile(r"(?i)step|iter|idx|index|batch|epoch|count|update|^(?:i|j|k|n|t|it|itr|b|e|ep|T)$")
+
+
+def _counts(expr) -> bool:
+    """`step % 10`, `(i + 1) % k`: the left side of an every-k test is a counter. A
+    modulo of sizes (`(seq_len + pred_len) % period`) is no cadence."""
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Name) and _COUNTER.search(node.id):
+            return True
+        if isinstance(node, ast.Attribute) and _COUNTER.search(node.attr):
+            return True
+    return False
+
+
 def _gate_of(test) -> str:
     """How often a block under this `if` runs, relative to the loop around it."""
     for node in ast.walk(test):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and _counts(node.left):
             return GATE_EVERY_K
+        if isinstance(node, (ast.Attribute, ast.Name)) and (node.attr if isinstance(node, ast.Attribute) else node.id) in _RARE_CHECKS:
+            return GATE_RARE  # `if torch.isnan(loss).any():` handles what should not happen
     if isinstance(test, ast.BoolOp):
         kinds = {_gate_of(v) for v in test.values}
         if isinstance(test.op, ast.And):

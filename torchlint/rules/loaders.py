@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from torchlint.project.summary import Call
-from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.evaluate import BoundArgs
 from torchlint.semantic.training import Consumer
@@ -33,10 +32,14 @@ class LoaderCall:
 
 
 def loader_calls(ctx: ModuleContext) -> Iterator[LoaderCall]:
+    """The calls of the module that build a DataLoader (torch's, a subclass or a wrapper
+    that hands its options to it)."""
     for qualname, index, call in ctx.calls():
-        if call.func[0] not in ("n", "a") or ctx.callee(qualname, call) != api.DATALOADER:
+        if call.func[0] not in ("n", "a"):
             continue
         site = ctx.site(call)
+        if ctx.ev.loader_class(site) is None:
+            continue
         arguments = ctx.ev.loader_arguments(site)
         if arguments is None:
             continue

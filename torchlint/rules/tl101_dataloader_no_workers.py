@@ -8,7 +8,7 @@ from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, argument_nod
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import class_traits, loader_traits, ITERABLE_UNSHARDED
+from torchlint.semantic.datasets import CUSTOM_BATCH, ITERABLE_UNSHARDED, class_traits, loader_traits
 from torchlint.semantic.values import Dataset, Function, Instance, only_const
 
 class DataloaderNoWorkers(Rule):
@@ -18,6 +18,8 @@ class DataloaderNoWorkers(Rule):
     fix_availability = "unsafe, guarded"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
         for loader in loader_calls(ctx):
             if not loader.feeding_accelerator(ctx):
                 continue
@@ -31,7 +33,7 @@ class DataloaderNoWorkers(Rule):
                 if type(value) is not int or value != 0:
                     continue
                 why = "`num_workers=0`"
-            if loader_traits(ctx.ev, loader.site):
+            if loader_traits(ctx.training, loader.site) - {CUSTOM_BATCH}:
                 continue  # in memory, an unsharded iterable, or accelerator tensors: 0 is right
             yield Finding(
                 loader.call.span,

@@ -9,7 +9,7 @@ from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, argument_node, torch_refere
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import MAKES_ACCELERATOR_TENSORS, loader_traits
+from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS, loader_traits
 from torchlint.semantic.values import only_const
 
 
@@ -20,6 +20,8 @@ class DataloaderNoPinMemory(Rule):
     fix_availability = "safe"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
         for loader in loader_calls(ctx):
             if not any(c.moves_batches for c in loader.feeding_accelerator(ctx, cuda=True)):
                 continue
@@ -32,8 +34,8 @@ class DataloaderNoPinMemory(Rule):
                 if only_const(pin.values) is not False:
                     continue
                 why = "`pin_memory=False`"
-            if MAKES_ACCELERATOR_TENSORS in loader_traits(ctx.ev, loader.site):
-                continue  # pinning device tensors raises
+            if {MAKES_ACCELERATOR_TENSORS, CUSTOM_BATCH} & loader_traits(ctx.training, loader.site):
+                continue  # pinning device tensors raises; pinning does not reach custom batch objects
             yield Finding(
                 loader.call.span,
                 f"DataLoader batches are copied to CUDA from pageable memory ({why}); set "

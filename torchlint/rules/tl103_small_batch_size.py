@@ -20,6 +20,8 @@ class SmallBatchSize(Rule):
     no_fix_reason = "no automatic fix: a larger batch changes the optimisation"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
         threshold = self.options.small_batch_threshold
         for loader in loader_calls(ctx):
             training = [c for c in loader.consumers if c.role == "train"]

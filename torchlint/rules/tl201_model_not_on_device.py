@@ -19,6 +19,8 @@ class ModelNotOnDevice(Rule):
     fix_availability = "safe, guarded"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
         training = ctx.training
         trained = training.trained_models()
         if not trained:

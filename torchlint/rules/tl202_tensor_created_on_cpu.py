@@ -10,7 +10,7 @@ from torchlint.project.summary import Call
 from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext, expr_text
-from torchlint.semantic.training import PER_STEP
+from torchlint.semantic.flow import derived, tainted_expression
 from torchlint.semantic.values import only_const
 
 _MOVE_OPTIONS = ("non_blocking", "copy")
@@ -23,38 +23,47 @@ class TensorCreatedOnCpu(Rule):
     fix_availability = "safe or unsafe"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
         for qualname, index, call in ctx.calls():
             func = call.func
             name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
-            if name not in api.FILLING_FACTORIES:
+            if name not in api.FILLING_FACTORIES and name not in api.LEGACY_CONSTRUCTORS:
                 continue
             callee = ctx.callee(qualname, call)
             if callee is None or callee.rpartition(".")[0] != "torch":
                 continue
             factory = callee.rpartition(".")[2]
+            if factory in api.LEGACY_CONSTRUCTORS and not _filled(ctx.function(qualname), index):
+                continue  # `torch.FloatTensor(data)`: host data, like torch.tensor
             if any(k == "device" or k is None for k, _ in call.keywords) or any(a[0] == "*" for a in call.args):
                 continue
             if _host_code(ctx, qualname):
                 continue  # datasets and collate functions build host tensors on purpose
-            move = _move_of(ctx, qualname, index)
+            move = _move_of(ctx, qualname, index) or _derived_move(ctx, qualname, index)
             if move is None:
                 continue
             move_index, device = move
-            if ctx.frequency(qualname, call) != PER_STEP:
-                continue  # built once (or every k steps): the copy costs next to nothing
-            if not ctx.training.evidence(ctx.relpath, qualname):
+            if not ctx.training.runs_per_training_step(ctx.relpath, qualname, call):
+                continue  # built once, per epoch, every k steps or only in evaluation
+            if not ctx.training.hot_evidence(ctx.relpath, qualname):
                 continue
             device_text = _device_text(ctx, qualname, move_index)
+            suggestion = f"torch.{factory}(..., device={device_text})"
+            if factory in api.LEGACY_CONSTRUCTORS:
+                suggestion = f"torch.zeros(..., dtype=..., device={device_text})` (or `torch.full`, `torch.empty`"
             yield Finding(
                 call.span,
                 f"`torch.{factory}(...)` fills the tensor on the CPU and copies it to the device "
-                f"at every step; create it there: `torch.{factory}(..., device={device_text})`",
+                f"at every step; create it there: `{suggestion}`",
                 lambda qualname=qualname, index=index, move_index=move_index, factory=factory, device_text=device_text: self._fix(
                     ctx, qualname, index, move_index, factory, device_text
                 ),
             )
 
     def _fix(self, ctx: ModuleContext, qualname: str, index: int, move_index: int, factory: str, device: str) -> Fix:
+        if factory in api.LEGACY_CONSTRUCTORS:
+            return Fix(DISPLAY_ONLY, f"Create the tensor on the device: `torch.zeros(..., dtype=..., device={device})`")
         function = ctx.function(qualname)
         call, move = function.calls[index], function.calls[move_index]
         message = f"Create the tensor on the device: `torch.{factory}(..., device={device})`"
@@ -106,11 +115,13 @@ def _move_of(ctx: ModuleContext, qualname: str, index: int) -> tuple[int, str] |
                 return position, kind
             if func[2] not in api.TENSOR_METHODS:
                 return None
-            receivers.add(position)  # `torch.zeros(n).float().cuda()`
+            receivers.add(position)  # `torch.zeros(n).float().cuda()`, `.fill_(0)`
     for name, bindings in function.bindings.items():
         for binding in bindings:
-            if binding.kind != "assign" or binding.value != ["c", index]:
+            if binding.kind != "assign" or binding.value[0] != "c" or binding.value[1] not in receivers:
                 continue
+            if function.item_stores.get(name):
+                return None  # filled element by element on the host, on purpose
             others = [b for b in bindings if b is not binding]
             if any(not _is_self_transform(name, b, function) for b in others):
                 return None  # the name is reused for something else
@@ -119,15 +130,82 @@ def _move_of(ctx: ModuleContext, qualname: str, index: int) -> tuple[int, str] |
             first = binding.uses[0]
             if first[2] < 0:
                 return None
-            move = function.calls[first[2]]
+            position = _chain_end(function, first[2])
+            move = function.calls[position]
             kind = _move_kind(ctx, frame, move)
             if kind is None or move.statement:
                 return None  # `t.to(device)` alone moves nothing: TL203's business
-            rebinds = any(b.value == ["c", first[2]] for b in others)
+            rebinds = any(b.value == ["c", position] for b in others)
             if not rebinds and len(binding.uses) > 1:
                 return None  # the host tensor is used again after the copy
-            return first[2], kind
+            return position, kind
     return None
+
+
+def _chained(ctx: ModuleContext, qualname: str, index: int) -> set[int]:
+    """The factory call and the calls chained on it (`.float()`, `.fill_(0)`, `Variable(...)`)."""
+    function = ctx.function(qualname)
+    chain = {index}
+    for position, call in enumerate(function.calls):
+        func = call.func
+        if call.args and call.args[0][0] == "c" and call.args[0][1] in chain and ctx.callee(qualname, call) in api.PASS_THROUGH:
+            chain.add(position)
+        elif func[0] == "a" and func[1][0] == "c" and func[1][1] in chain and func[2] in api.TENSOR_METHODS:
+            chain.add(position)
+    return chain
+
+
+def _chain_end(function, position: int) -> int:
+    """Follow `t.expand_as(x).float().to(device)` from the first call to the last one of
+    tensor methods chained on it."""
+    while function.calls[position].func[0] == "a" and function.calls[position].func[2] in api.TENSOR_METHODS:
+        following = [i for i, c in enumerate(function.calls) if c.func[0] == "a" and c.func[1] == ["c", position]]
+        if len(following) != 1:
+            break
+        position = following[0]
+    return position
+
+
+def _filled(function, index: int) -> bool:
+    """`torch.FloatTensor(n, m).fill_(0)`: the constructor was given sizes."""
+    return any(c.func[0] == "a" and c.func[1] == ["c", index] and c.func[2] in api.FILLS for c in function.calls)
+
+
+def _derived_move(ctx: ModuleContext, qualname: str, index: int) -> tuple[int, str] | None:
+    """A move of a tensor computed from the factory's result in the same function, where
+    the factory is used inline: `labels = torch.cat([torch.arange(n)] * 2)`,
+    `mask = (labels[None] == labels[:, None]).float()`, `mask = mask.to(device)`."""
+    function = ctx.function(qualname)
+    chain = _chained(ctx, qualname, index)
+    if any(b.value[0] == "c" and b.value[1] in chain for bindings in function.bindings.values() for b in bindings):
+        return None  # bound to a name: only its first use counts (see _move_of)
+    calls, names = derived(ctx.ev, ctx.relpath, qualname, {index})
+    if len(calls) == 1 and not names:
+        return None
+    frame = (ctx.relpath, qualname)
+    for position, call in enumerate(function.calls):
+        func = call.func
+        if func[0] == "a" and func[2] in ("to", "cuda") and not call.statement and tainted_expression(func[1], calls, names):
+            kind = _move_kind(ctx, frame, call)
+            if kind is None:
+                continue
+            if any(function.item_stores.get(name) for name in _names_read(func[1]) & names):
+                return None  # filled element by element on the host before the copy, on purpose
+            return position, kind
+    return None
+
+
+def _names_read(expr) -> set[str]:
+    found = set()
+    stack = [expr]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, list) and current:
+            if current[0] == "n" and len(current) == 2:
+                found.add(current[1])
+            else:
+                stack.extend(item for item in current[1:] if isinstance(item, list))
+    return found
 
 
 def _move_kind(ctx: ModuleContext, frame, call: Call) -> str | None:

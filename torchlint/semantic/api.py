@@ -11,6 +11,36 @@ DATALOADER_PARAMS = (
     "pin_memory", "drop_last", "timeout", "worker_init_fn",
 )
 
+# DataLoaders: torch's, and the subclasses and wrappers that pass `num_workers`,
+# `pin_memory` and the rest to it; with their positional parameters.
+LOADER_CLASSES = {
+    DATALOADER: DATALOADER_PARAMS,
+    "torch_geometric.loader.DataLoader": ("dataset", "batch_size", "shuffle", "follow_batch", "exclude_keys"),
+    "torch_geometric.data.DataLoader": ("dataset", "batch_size", "shuffle", "follow_batch", "exclude_keys"),
+    "torch_geometric.loader.DenseDataLoader": ("dataset", "batch_size", "shuffle"),
+    "torch_geometric.loader.DataListLoader": ("dataset", "batch_size", "shuffle"),
+    "torch_geometric.loader.NeighborLoader": ("dataset", "num_neighbors", "input_nodes"),
+    "torch_geometric.loader.LinkNeighborLoader": ("dataset", "num_neighbors", "edge_label_index"),
+    "torch_geometric.loader.HGTLoader": ("dataset", "num_samples", "input_nodes"),
+    "torch_geometric.loader.ClusterLoader": ("dataset",),
+    "torch_geometric.loader.GraphSAINTRandomWalkSampler": ("dataset", "batch_size", "walk_length"),
+    "torch_geometric.loader.GraphSAINTNodeSampler": ("dataset", "batch_size"),
+    "torch_geometric.loader.GraphSAINTEdgeSampler": ("dataset", "batch_size"),
+    "torch_geometric.loader.ShaDowKHopSampler": ("dataset", "depth", "num_neighbors", "node_idx"),
+    "torch_geometric.loader.NeighborSampler": ("dataset", "sizes", "node_idx"),
+    "webdataset.WebLoader": DATALOADER_PARAMS,
+    "webdataset.compat.WebLoader": DATALOADER_PARAMS,
+}
+# Loaders whose batches are graph or sample objects, not tensors: `batch.to(device)` moves
+# them in place (PyG's Data and Batch), so a discarded `.to()` is no bug there.
+OBJECT_BATCH_LOADERS = frozenset(q for q in LOADER_CLASSES if q.startswith("torch_geometric."))
+# Libraries the rules know by name: imported from inside their own source tree (a check of
+# the library's repository, its examples), they are still the library.
+KNOWN_LIBRARIES = frozenset(
+    """torch torchvision torchaudio torchtext lightning pytorch_lightning lightning_fabric ignite
+    transformers accelerate datasets torch_geometric timm webdataset einops tqdm trl setfit""".split()
+)
+
 # torch functions that build a new tensor from sizes or data and accept `device=`.
 TENSOR_FACTORIES = frozenset(
     """zeros ones empty full arange range linspace logspace eye rand randn randint randperm
@@ -31,7 +61,13 @@ TENSOR_FUNCTIONS = TENSOR_FACTORIES | frozenset(
     tanh relu softmax log_softmax clamp abs sqrt sum mean max min argmax argmin flatten
     reshape squeeze unsqueeze transpose permute zeros_like ones_like empty_like full_like
     rand_like randn_like randint_like clone cumsum sort topk gather index_select masked_fill
-    sin cos pow mul add sub div""".split()
+    sin cos pow mul add sub div triu tril outer meshgrid diag diag_embed cumprod repeat_interleave
+    sqrt rsqrt floor ceil round sign logical_not logical_and logical_or bitwise_not""".split()
+)
+# Library functions that take and return tensors on the same device.
+TENSOR_LIBRARY_FUNCTIONS = frozenset(
+    """einops.rearrange einops.repeat einops.reduce torch.nn.functional.pad torch.nn.functional.one_hot
+    torch.nn.functional.normalize torch.nn.functional.softmax torch.nn.functional.interpolate""".split()
 )
 # Tensor methods that return a tensor on the same device.
 TENSOR_METHODS = frozenset(
@@ -39,8 +75,16 @@ TENSOR_METHODS = frozenset(
     permute transpose contiguous clone detach flatten t expand expand_as repeat sum mean abs
     sqrt exp log sigmoid softmax log_softmax pin_memory type_as view_as narrow select
     index_select masked_fill add sub mul div pow clamp squeeze_ unsqueeze_ requires_grad_
-    type long squeeze permute chunk split""".split()
+    type long squeeze permute chunk split fill_ zero_ uniform_ normal_ random_ bernoulli_ triu tril
+    expand_as masked_fill_ scatter scatter_ index_fill repeat_interleave cumsum cumprod flip roll
+    diag diagonal""".split()
 )
+# Legacy typed constructors: `torch.FloatTensor(n, m).fill_(0)` builds an n x m tensor on the host.
+LEGACY_CONSTRUCTORS = frozenset(
+    "FloatTensor DoubleTensor HalfTensor LongTensor IntTensor ShortTensor ByteTensor CharTensor BoolTensor Tensor".split()
+)
+# In-place fills that show a legacy constructor was given sizes, not data.
+FILLS = frozenset("fill_ zero_ uniform_ normal_ random_ bernoulli_ exponential_ geometric_".split())
 # Module methods that return the module itself.
 MODULE_SELF_METHODS = frozenset("to cuda cpu float half double bfloat16 train eval requires_grad_ to_empty xpu share_memory".split())
 MOVE_METHODS = frozenset(("to", "cuda"))
@@ -164,6 +208,7 @@ def is_hf_trainer(qualname: str) -> bool:
 
 _OPTIMIZER_NAME = re.compile(r"(?i)optim|^opt(?:$|_|[A-Z0-9])|scaler")
 DEVICE_NAME = re.compile(r"(?i)device|^(?:dev|gpu|gpu_id|rank|local_rank)$")
+DTYPE_NAME = re.compile(r"(?i)dtype|type$|precision|float|half|bf16|fp16|fp32|int\d*$|long|bool")
 
 
 def looks_like_optimizer(name: str) -> bool:

@@ -33,6 +33,12 @@ class ModuleContext:
         self._view: SourceView | None = None
 
     @property
+    def is_test(self) -> bool:
+        """A test module (`tests/`, `test_*.py`, `*_test.py`, `conftest.py`): its training
+        loops check behaviour, not throughput, so the performance rules leave it alone."""
+        return is_test_path(self.relpath)
+
+    @property
     def summary(self) -> ModuleSummary:
         return self.semantics.project.summary(self.relpath)
 
@@ -106,6 +112,15 @@ class ModuleContext:
                     if method == qualname and binding.value[0] == "c" and binding.value[1] in wanted:
                         return f"self.{attr}", binding
         return None
+
+
+def is_test_path(relpath: str) -> bool:
+    parts = relpath.split("/")
+    name = parts[-1]
+    return (
+        any(part in ("test", "tests", "testing") for part in parts[:-1])
+        or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+    )
 
 
 def expr_text(expr) -> str | None:

@@ -11,13 +11,18 @@ from torchlint.semantic.values import Dataset, Function, Instance, Seq, Tup
 IN_MEMORY = "in-memory"
 ITERABLE_UNSHARDED = "iterable-unsharded"
 MAKES_ACCELERATOR_TENSORS = "accelerator-tensors"
+# The collate function returns objects of the project's own classes (detr's NestedTensor):
+# the loader's pinning does not reach their tensors.
+CUSTOM_BATCH = "custom-batch"
 
 
-def loader_traits(ev: Evaluator, site) -> set[str]:
-    return ev.memo("loader-traits", site, lambda: frozenset(_loader_traits(ev, site)))
+def loader_traits(training, site) -> frozenset:
+    ev = training.ev
+    return ev.memo("loader-traits", site, lambda: frozenset(_loader_traits(training, site)), frozenset())
 
 
-def _loader_traits(ev: Evaluator, site) -> set[str]:
+def _loader_traits(training, site) -> set[str]:
+    ev = training.ev
     traits: set[str] = set()
     bound = ev.loader_arguments(site)
     if bound is None:
@@ -25,14 +30,39 @@ def _loader_traits(ev: Evaluator, site) -> set[str]:
     collate = bound.get("collate_fn")
     if collate is not None:
         for value in collate.values:
-            if isinstance(value, Function) and function_uses_accelerator(ev, value.module, value.qualname):
-                traits.add(MAKES_ACCELERATOR_TENSORS)
+            if isinstance(value, Function):
+                if function_uses_accelerator(ev, value.module, value.qualname):
+                    traits.add(MAKES_ACCELERATOR_TENSORS)
+                if _holds_instances(ev.returns(value.module, value.qualname)):
+                    traits.add(CUSTOM_BATCH)
     dataset = bound.get("dataset")
     if dataset is None:
         return traits
+    moved = training.moved_data_sites()
+    expr = dataset.expr
+    if expr is not None and expr[0] == "n":
+        module, line, col = site
+        found = ev.project.call_at(module, line, col)
+        defining = ev.defining_function(module, found[0], expr[1]) if found else None
+        if defining is not None and (module, defining, expr[1]) in training.moved_names():
+            traits.add(MAKES_ACCELERATOR_TENSORS)  # `data.to(device)`, then a loader over `data`
     for value in dataset.values:
         traits |= value_traits(ev, value)
+        if isinstance(value, Dataset) and value.site is not None and value.site in moved:
+            traits.add(MAKES_ACCELERATOR_TENSORS)  # `data.to(device)` on the graph a PyG loader samples from
     return traits
+
+
+def _holds_instances(values) -> bool:
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Instance):
+            return True
+        if isinstance(value, Tup):
+            for item in value.items:
+                stack.extend(item)
+    return False
 
 
 def value_traits(ev: Evaluator, value) -> set[str]:

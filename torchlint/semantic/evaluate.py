@@ -39,6 +39,7 @@ from torchlint.semantic.values import (
     ProjectModule,
     Seq,
     StrPrefix,
+    Super,
     Tensor,
     TorchModule,
     Tup,
@@ -236,6 +237,8 @@ class Evaluator:
         return Dict(_merge_entries(result), complete)
 
     def binary(self, op: str, left: frozenset, right: frozenset) -> frozenset:
+        if op in ("is", "is not", "in", "not in"):
+            return UNKNOWN_SET
         if op == "%" and any(isinstance(v, (Const, StrPrefix)) and isinstance(getattr(v, "value", ""), str) for v in left):
             return UNKNOWN_SET  # string formatting
         if any(isinstance(v, Tensor) for v in left | right):
@@ -276,6 +279,8 @@ class Evaluator:
                     out.append(union(*(v for _, v in base.entries), UNKNOWN_SET))
             elif isinstance(base, Tensor):
                 out.append(frozenset([base]))
+            elif isinstance(base, Dataset):
+                out.append(frozenset([base]))  # `dataset[:n]`, `dataset[0]` (a PyG graph): its data
             else:
                 out.append(UNKNOWN_SET)
         return union(*out) if out else EMPTY
@@ -304,7 +309,7 @@ class Evaluator:
         bound = self.loader_arguments(site)
         if bound is None:
             return frozenset([Tensor("host", site, exact=False)])
-        exact = not bound.opaque and bound.get("collate_fn") is None
+        exact = not bound.opaque and bound.get("collate_fn") is None and self.loader_class(site) not in api.OBJECT_BATCH_LOADERS
         device = "host"
         dataset = bound.get("dataset")
         if dataset is not None and any(isinstance(v, Dataset) and v.device == "accel" for v in dataset.values):
@@ -320,12 +325,58 @@ class Evaluator:
         if found is None:
             return None
         qualname, call = found
-        return self.bind(call, (module, qualname), api.DATALOADER_PARAMS)
+        frame = (module, qualname)
+        return self.bind(call, frame, self.loader_params(call, frame))
+
+    def loader_params(self, call: Call, frame: tuple) -> tuple:
+        """The positional parameters of the loader class a call builds."""
+        for target, _ in self.targets(call, frame):
+            if isinstance(target, External) and target.qualname in api.LOADER_CLASSES:
+                return api.LOADER_CLASSES[target.qualname]
+            if isinstance(target, Class):
+                init = self.find_method(target.module, target.qualname, "__init__")
+                summary = self.function(init.module, init.qualname) if init is not None else None
+                if summary is not None and init.module == target.module and self.class_summary(target.module, target.qualname).methods.get("__init__"):
+                    return tuple(p for p, kind in zip(summary.params[1:], summary.param_kinds[1:]) if kind == "pos")
+        return api.DATALOADER_PARAMS
+
+    def loader_class(self, site) -> str | None:
+        """The canonical name of the loader class built at `site` (a project subclass of
+        torch's DataLoader reads as torch's)."""
+        found = self.project.call_at(*site)
+        if found is None:
+            return None
+        qualname, call = found
+        found_classes = set()
+        for target, _ in self.targets(call, (site[0], qualname)):
+            if isinstance(target, External) and target.qualname in api.LOADER_CLASSES:
+                found_classes.add(target.qualname)
+            elif isinstance(target, Class) and self.is_loader_class(target.module, target.qualname):
+                found_classes.add(api.DATALOADER)
+            else:
+                return None  # not (only) a loader: a user class named DataLoader, say
+        return found_classes.pop() if len(found_classes) == 1 else None
+
+    def is_loader_class(self, module: str, qualname: str) -> bool:
+        return any(b in api.LOADER_CLASSES for b in self.externals_of(module, qualname))
 
     # -- names and imports ------------------------------------------------------------------
 
     def name(self, module: str, qualname: str, name: str) -> frozenset:
         return self.memo("name", (module, qualname, name), lambda: self._name(module, qualname, name))
+
+    def defining_function(self, module: str, qualname: str, name: str) -> str | None:
+        """The function (or "<module>") whose binding of `name` a read in `qualname` sees."""
+        function = self.function(module, qualname)
+        while function is not None:
+            if name in function.globals and function.kind != "module":
+                return "<module>"
+            if name in function.bindings:
+                return function.qualname
+            if function.parent is None:
+                return None
+            function = self.function(module, function.parent)
+        return None
 
     def _name(self, module: str, qualname: str, name: str) -> frozenset:
         function = self.function(module, qualname)
@@ -413,12 +464,17 @@ class Evaluator:
 
     def import_value(self, module: str, value) -> frozenset:
         _, source, name, level = value
-        target = self.map.resolve_module(module, source, level)
+        if not level and source.split(".")[0] in api.KNOWN_LIBRARIES:
+            target = None  # the library, even when its own source tree is in the project
+        else:
+            target = self.map.resolve_module(module, source, level)
         if target is not None:
             if name is None:
                 return frozenset([ProjectModule(target)])
             return self.module_attribute(target, name)
-        namespace = self.map.namespace_dir(module, source, level) if (source or level) else None
+        namespace = None
+        if (source or level) and (level or source.split(".")[0] not in api.KNOWN_LIBRARIES):
+            namespace = self.map.namespace_dir(module, source, level)
         if namespace is not None:
             if name is None:
                 return frozenset([ProjectDir(namespace)])
@@ -473,6 +529,9 @@ class Evaluator:
                     out.append(frozenset([Device({"host": "cpu", "accel": "any"}.get(value.device, "any"))]))
                 elif attr in ("data", "T", "mT", "grad", "real", "imag"):
                     out.append(frozenset([value]))
+                elif not value.exact and value.source is not None and attr not in ("shape", "dtype", "ndim", "num_nodes", "num_graphs", "num_edges"):
+                    # A field of a batch object (PyG's `batch.x`, `batch.edge_index`): its tensors.
+                    out.append(frozenset([Tensor(value.device, value.source, exact=False)]))
                 else:
                     out.append(UNKNOWN_SET)
             elif isinstance(value, Loader):
@@ -544,6 +603,18 @@ class Evaluator:
                 return Function(current[0], info.methods[name])
         return None
 
+    def is_static(self, function: Function) -> bool:
+        summary = self.function(function.module, function.qualname)
+        return summary is not None and ["n", "staticmethod"] in summary.decorators
+
+    def find_method_after(self, module: str, qualname: str, name: str) -> Function | None:
+        """What `super().name` finds in a method of this class: the next class in the MRO."""
+        for current in self.class_chain(module, qualname)[0][1:]:
+            info = self.class_summary(*current)
+            if info is not None and name in info.methods:
+                return Function(current[0], info.methods[name])
+        return None
+
     def instance_attribute(self, instance: Instance, attr: str) -> frozenset:
         return self.memo("iattr", (instance.module, instance.qualname, attr), lambda: self._instance_attribute(instance, attr))
 
@@ -557,12 +628,12 @@ class Evaluator:
                 out.append(self.binding_value(current[0], method, f"self.{attr}", binding))
             if out:
                 return union(*out)
-            body = self.function(current[0], info.body)
-            if body is not None and attr in body.bindings:
-                return self.name(current[0], info.body, attr)
             if attr in info.methods:
                 function = Function(current[0], info.methods[attr])
                 return frozenset([Bound(Instance(instance.module, instance.qualname, None), attr, function)])
+            body = self.function(current[0], info.body)
+            if body is not None and attr in body.bindings:
+                return self.name(current[0], info.body, attr)
         return UNKNOWN_SET
 
     def class_attribute(self, cls: Class, attr: str) -> frozenset:
@@ -600,7 +671,8 @@ class Evaluator:
                 if isinstance(receiver, Instance):
                     for target in self.instance_attribute(receiver, attr):
                         if isinstance(target, Bound) and target.function is not None:
-                            found.append((Bound(receiver, attr, target.function), 1))
+                            offset = 0 if self.is_static(target.function) else 1
+                            found.append((Bound(receiver, attr, target.function), offset))
                         elif target is UNKNOWN:
                             found.append((Bound(receiver, attr), 0))
                         else:
@@ -608,6 +680,13 @@ class Evaluator:
                 elif isinstance(receiver, (External, ProjectModule, ProjectDir, Class)):
                     for target in self.attribute(frozenset([receiver]), attr):
                         found.append((target, 0))
+                elif isinstance(receiver, Super):
+                    method = self.find_method_after(receiver.module, receiver.qualname, attr)
+                    if method is not None:
+                        offset = 0 if self.is_static(method) else 1
+                        found.append((Bound(Instance(receiver.module, receiver.qualname, None), attr, method), offset))
+                    else:
+                        found.append((Bound(receiver, attr), 0))
                 else:
                     found.append((Bound(receiver, attr), 0))
             return found
@@ -638,15 +717,20 @@ class Evaluator:
         return UNKNOWN_SET
 
     def construct(self, cls: Class, call: Call, frame: tuple):
-        return Instance(cls.module, cls.qualname, self.site(frame[0], call))
+        site = self.site(frame[0], call)
+        if self.is_loader_class(cls.module, cls.qualname):
+            return Loader(site)  # a project subclass of DataLoader
+        return Instance(cls.module, cls.qualname, site)
 
     def returns(self, module: str, qualname: str) -> frozenset:
         return self.memo("returns", (module, qualname), lambda: self._returns(module, qualname))
 
     def _returns(self, module: str, qualname: str) -> frozenset:
         function = self.function(module, qualname)
-        if function is None or function.yields:
+        if function is None:
             return UNKNOWN_SET
+        if function.yields is not None:  # a generator: what iterating it gives
+            return frozenset([Seq(union(*(self.eval(y, (module, qualname)) for y in function.yields)))])
         if not function.returns:
             return frozenset([Const(None)])
         return union(*(self.eval(r, (module, qualname)) for r in function.returns))
@@ -689,6 +773,12 @@ class Evaluator:
                 if name in ("prepare_model", "prepare_data_loader", "prepare_optimizer", "unwrap_model") and call.args:
                     return self.eval(call.args[0], frame)
             return UNKNOWN_SET
+        if isinstance(receiver, Dataset):
+            if name in ("to", "cuda"):
+                kind = "cuda" if name == "cuda" else self.move_device(call, frame)
+                if kind is not None and kind not in ("cpu", "meta"):
+                    return frozenset([Dataset(receiver.kind, "accel", receiver.site)])
+            return frozenset([receiver])  # `.shuffle()`, `.index_select(...)`, `.copy()`: the same data
         if isinstance(receiver, Dict):
             if name == "get" and call.args:
                 key = only_const(self.eval(call.args[0], frame))
@@ -715,7 +805,7 @@ class Evaluator:
         names none (a dtype, another tensor's dtype)."""
         for keyword, value in call.keywords:
             if keyword == "device":
-                return self.device_kind(self.eval(value, frame))
+                return self.device_kind(self.eval(value, frame)) or "any"
             if keyword is None:
                 return "any"
         for arg in call.args[:1]:
@@ -727,8 +817,14 @@ class Evaluator:
                 return kind
             if self.spelled_like_device(arg):
                 return "any"
+            if values == UNKNOWN_SET and arg[0] in ("n", "a") and not self.spelled_like_dtype(arg):
+                return "any"  # `.to(other)`: another tensor (or a device); not a dtype by its name
             return None
         return None
+
+    def spelled_like_dtype(self, expr) -> bool:
+        name = expr[1] if expr[0] == "n" else expr[2] if expr[0] == "a" else ""
+        return bool(api.DTYPE_NAME.search(name)) or (expr[0] == "a" and expr[1] in (["n", "torch"], ["n", "th"], ["n", "np"]))
 
     def spelled_like_device(self, expr) -> bool:
         name = expr[1] if expr[0] == "n" else expr[2] if expr[0] == "a" else None
@@ -751,7 +847,8 @@ class Evaluator:
             elif isinstance(value, StrPrefix):
                 kinds.add(api.device_kind_of_string(value.prefix) or "any")
             elif isinstance(value, Tensor):
-                return None  # `.to(other)`: dtype and device of another tensor
+                # `.to(other)` takes the other tensor's dtype and device.
+                kinds.add({"host": "cpu", "accel": "any"}.get(value.device, "any"))
             elif isinstance(value, External):
                 if value.qualname.startswith("torch.") and not value.qualname.startswith("torch.device"):
                     return None  # torch.float16 and friends
@@ -777,7 +874,7 @@ class Evaluator:
         q = api.canonical(qualname)
         site = self.site(frame[0], call)
         first = call.args[0] if call.args and call.args[0][0] != "*" else None
-        if q == api.DATALOADER:
+        if q in api.LOADER_CLASSES:
             return frozenset([Loader(site)])
         if q in api.PASS_THROUGH:
             return self.eval(first, frame) if first is not None else UNKNOWN_SET
@@ -794,7 +891,7 @@ class Evaluator:
             return frozenset([Device(self.device_kind(self.eval(first, frame)) or "any")])
         if q == "torch.utils.data.TensorDataset":
             devices = {v.device for a in call.args for v in self.eval(a[1] if a[0] == "*" else a, frame) if isinstance(v, Tensor)}
-            return frozenset([Dataset("rows", "accel" if "accel" in devices else "host")])
+            return frozenset([Dataset("rows", "accel" if "accel" in devices else "host", site)])
         if q in api.DATASET_WRAPPERS:
             return self.eval(first, frame) if first is not None else UNKNOWN_SET
         if q == "torch.utils.data.random_split":
@@ -802,9 +899,12 @@ class Evaluator:
         if q == "torch.utils.data.ConcatDataset":
             return self.elements(self.eval(first, frame)) if first is not None else UNKNOWN_SET
         if q.startswith("torchvision.datasets.") and last[:1].isupper():
-            return frozenset([Dataset("io")])
+            return frozenset([Dataset("io", site=site)])
+        if q.startswith("torch_geometric.datasets.") and last[:1].isupper():
+            # In memory once processed; a `transform` runs per sample in the loader.
+            return frozenset([Dataset("io" if any(k == "transform" for k, _ in call.keywords) else "rows", site=site)])
         if q.startswith(api.HF_DATASET_BUILDERS):
-            return frozenset([Dataset("rows")])
+            return frozenset([Dataset("rows", site=site)])
         if q in api.MODULE_WRAPPERS:
             return self.eval(first, frame) if first is not None else UNKNOWN_SET
         placed = any(keyword in api.PLACING_KEYWORDS for keyword, _ in call.keywords)
@@ -845,6 +945,9 @@ class Evaluator:
             return frozenset([Seq(self.elements(args[0]))])
         if name == "range":
             return frozenset([Seq(UNKNOWN_SET)])
+        if name == "super":
+            owner = self._owner_class(frame, call, args)
+            return frozenset([owner]) if owner is not None else UNKNOWN_SET
         if name == "dict":
             entries = []
             complete = True
@@ -863,6 +966,17 @@ class Evaluator:
                 complete = False
             return frozenset([Dict(_merge_entries(entries), complete)])
         return UNKNOWN_SET
+
+    def _owner_class(self, frame: tuple, call: Call, args: list) -> Super | None:
+        if args:
+            classes = [v for v in args[0] if isinstance(v, Class)]
+            return Super(classes[0].module, classes[0].qualname) if len(classes) == 1 else None
+        function = self.function(*frame)
+        while function is not None and function.owner is None and function.parent:
+            function = self.function(frame[0], function.parent)  # `super()` in a nested function or comprehension
+        if function is None or function.owner is None:
+            return None
+        return Super(frame[0], function.owner)
 
     # -- arguments and parameters -------------------------------------------------------------
 
@@ -936,7 +1050,7 @@ class Evaluator:
                 values.append(frozenset([ParsedArgs(None)]))
             else:
                 values.append(UNKNOWN_SET)
-        return union(*values)
+        return union(*values) or UNKNOWN_SET
 
     def framework_param(self, module: str, qualname: str, index: int) -> frozenset:
         """Parameters a framework fills: an ignite process function's batch (the loader

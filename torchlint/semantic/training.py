@@ -26,6 +26,7 @@ from torchlint.semantic import api
 from torchlint.semantic.evaluate import Evaluator
 from torchlint.semantic.values import (
     UNKNOWN,
+    Dataset,
     Bound,
     Class,
     Const,
@@ -63,6 +64,7 @@ class Training:
     def __init__(self, evaluator: Evaluator) -> None:
         self.ev = evaluator
         self._per_step: dict | None = None
+        self._per_step_roots: dict = {}  # (module, qualname) -> {(module, qualname) of the training loops' functions}
         self._moves: list | None = None
         self._consumers: dict | None = None
 
@@ -185,20 +187,46 @@ class Training:
         """(module, qualname) -> why it runs per step."""
         if self._per_step is None:
             self._per_step = {}
+            self._per_step_roots = {}
             self._compute_per_step()
         return self._per_step
 
+    def hot_evidence(self, module: str, qualname: str) -> str | None:
+        """Accelerator evidence for code that runs per step: its own surroundings, or those
+        of the training loops that run it (a `forward()` knows nothing of the device the
+        loop sets up)."""
+        found = self.evidence(module, qualname)
+        if found == "cuda":
+            return found
+        self.per_step_functions()
+        for root in self._per_step_roots.get((module, qualname), ()):
+            kind = self.evidence(root[0], root[1])
+            if kind == "cuda":
+                return kind
+            found = found or kind
+        return found
+
     def _compute_per_step(self) -> None:
+        """Top-down from the hot loops and the frameworks' per-step hooks, through calls:
+        every function reached runs per step. Each remembers its roots, (module, qualname,
+        "train" | "eval"): the functions whose loops (or hooks) make it run, and whether
+        that is a training step or an evaluation step."""
         found = self._per_step
+        roots = self._per_step_roots
         pending: list = []
 
-        def add(function: Function, why: str) -> None:
+        def add(function: Function, why: str, root: tuple) -> None:
             key = (function.module, function.qualname)
-            if key not in found and self.ev.function(*key) is not None:
-                found[key] = why
-                pending.append(key)
+            if self.ev.function(*key) is None:
+                return
+            known = roots.setdefault(key, set())
+            if root in known:
+                return
+            known.add(root)
+            found.setdefault(key, why)
+            pending.append((key, root))
 
-        unresolved_model = False
+        unresolved: set = set()  # roots under which an unresolved model is called
         project = self.ev.project
         for module in project.modules():
             summary = project.summary(module)
@@ -206,43 +234,75 @@ class Training:
                 continue
             for qualname, function in summary.functions.items():
                 roles = self.loop_roles(module, qualname) if function.loops else {}
-                hot = {loop for loop, role in roles.items() if role in (STEP, DATA)}
-                if not hot:
+                steps = {loop for loop, role in roles.items() if role == STEP}
+                data = {loop for loop, role in roles.items() if role == DATA}
+                if not steps and not data:
                     continue
                 for call in function.calls:
-                    if call.gate or not hot.intersection(call.loops):
+                    if call.gate:
+                        continue
+                    if steps.intersection(call.loops):
+                        root = (module, qualname, "train")
+                    elif data.intersection(call.loops):
+                        root = (module, qualname, "eval")
+                    else:
                         continue
                     for callee in self.callees(module, qualname, call, forward=True):
-                        add(callee, f"called from a training loop in {qualname}")
-                    unresolved_model = unresolved_model or self._calls_unknown(module, qualname, call)
+                        add(callee, f"called from a training loop in {qualname}", root)
+                    if self._calls_unknown(module, qualname, call):
+                        unresolved.add(root)
             for qualname, info in summary.classes.items():
-                for name, why in self._hook_methods(module, qualname):
+                for name, why, kind in self._hook_methods(module, qualname):
                     if name in info.methods:
-                        add(Function(module, info.methods[name]), why)
-        for engine_site, function in self.ev.ignite_engines():
-            add(function, "an ignite process function (runs per iteration)")
+                        add(Function(module, info.methods[name]), why, (module, info.methods[name], kind))
+        # A function that runs a training step when called (`loss.backward()` outside any
+        # loop of its own): its body runs once per training step, however often it is
+        # called (every k environment steps in reinforcement learning, say).
+        for module, qualname, index in self.ev.calls_named("backward", "manual_backward", "step"):
+            function = self.ev.function(module, qualname)
+            call = function.calls[index]
+            if not call.loops and not call.decorator and function.kind == "function" and self.is_step_call(module, qualname, call):
+                add(Function(module, qualname), "runs a training step", (module, qualname, "train"))
+        for _, function in self.ev.ignite_engines():
+            kind = "train" if self.trains_once(function.module, function.qualname) else "eval"
+            add(function, "an ignite process function (runs per iteration)", (function.module, function.qualname, kind))
         for function in self._ignite_handlers("ITERATION_COMPLETED", "ITERATION_STARTED"):
-            add(function, "an ignite ITERATION handler")
+            add(function, "an ignite ITERATION handler", (function.module, function.qualname, "train"))
+        fallback_done: set = set()
         while pending:
-            module, qualname = pending.pop()
+            (module, qualname), root = pending.pop()
             function = self.ev.function(module, qualname)
             for call in function.calls:
                 if call.gate or call.decorator:
                     continue
                 for callee in self.callees(module, qualname, call, forward=True):
-                    add(callee, f"called per step from {qualname}")
-                unresolved_model = unresolved_model or self._calls_unknown(module, qualname, call)
-            if not pending and unresolved_model:
-                # A model we cannot resolve (a registry, getattr) is trained: any module
+                    add(callee, f"called per step from {qualname}", root)
+                if self._calls_unknown(module, qualname, call):
+                    unresolved.add(root)
+            if not pending and unresolved - fallback_done:
+                # A model we cannot resolve (a registry, getattr) runs per step: any module
                 # class of the project may be it.
-                unresolved_model = False
+                new_roots = unresolved - fallback_done
+                fallback_done |= new_roots
                 for other in project.modules():
                     summary = project.summary(other)
                     if summary is None:
                         continue
                     for class_qualname, info in summary.classes.items():
                         if "forward" in info.methods and self.ev.is_nn_module_class(other, class_qualname):
-                            add(Function(other, info.methods["forward"]), "forward() of a module class (the trained model is not resolved)")
+                            for root in new_roots:
+                                add(Function(other, info.methods["forward"]),
+                                    "forward() of a module class (the trained model is not resolved)", root)
+
+    def runs_per_training_step(self, module: str, qualname: str, call: Call) -> bool:
+        """Does this call run once per training step (or more often), not gated?"""
+        if call.gate:
+            return False
+        roles = self.loop_roles(module, qualname)
+        if any(roles.get(loop) == STEP for loop in call.loops):
+            return True
+        self.per_step_functions()
+        return any(root[2] == "train" for root in self._per_step_roots.get((module, qualname), ()))
 
     def _calls_unknown(self, module: str, qualname: str, call: Call) -> bool:
         """`model(x)` where `model` cannot be resolved (not a method of an unknown value)."""
@@ -257,17 +317,19 @@ class Training:
         return False
 
     def _hook_methods(self, module: str, qualname: str) -> list:
+        """(method name, why, "train" | "eval") for the frameworks' per-step hooks."""
         externals = self.ev.externals_of(module, qualname)
         hooks = []
         if api.LIGHTNING_MODULE in externals:
-            hooks += [(name, "a Lightning per-step hook") for name in api.LIGHTNING_STEP_HOOKS]
-            hooks += [(name, "a Lightning evaluation step") for name in api.LIGHTNING_EVAL_STEP_HOOKS]
+            hooks += [(name, "a Lightning per-step hook", "train") for name in api.LIGHTNING_STEP_HOOKS]
+            hooks += [(name, "a Lightning evaluation step", "eval") for name in api.LIGHTNING_EVAL_STEP_HOOKS]
         if any(api.is_hf_trainer(b) for b in externals):
-            hooks += [(name, "a Hugging Face Trainer step") for name in api.HF_TRAINER_STEP_METHODS]
+            hooks += [(name, "a Hugging Face Trainer step", "train") for name in api.HF_TRAINER_STEP_METHODS]
         if any(b.startswith("transformers.") and b.endswith("TrainerCallback") for b in externals):
-            hooks += [(name, "a Hugging Face per-step callback") for name in api.HF_CALLBACK_STEP_HOOKS]
+            hooks += [(name, "a Hugging Face per-step callback", "train") for name in api.HF_CALLBACK_STEP_HOOKS]
         if any(b.startswith(("lightning.pytorch.Callback", "lightning.pytorch.callbacks")) for b in externals):
-            hooks += [(name, "a Lightning per-step callback") for name in ("on_train_batch_start", "on_train_batch_end", "on_before_backward", "on_after_backward")]
+            hooks += [(name, "a Lightning per-step callback", "train")
+                      for name in ("on_train_batch_start", "on_train_batch_end", "on_before_backward", "on_after_backward")]
         return hooks
 
     def _ignite_handlers(self, *events: str) -> list:
@@ -334,6 +396,31 @@ class Training:
                 found.append((module, qualname, call, ev.eval(call.func[1], frame), kind))
             self._moves = found
         return self._moves
+
+    def moved_data_sites(self) -> frozenset:
+        """Sites of datasets (or PyG graphs) moved to an accelerator, in place or not."""
+        def compute():
+            return frozenset(
+                value.site for _, _, _, receivers, _ in self.moves() for value in receivers
+                if isinstance(value, Dataset) and value.site is not None
+            )
+
+        return self.ev.memo("moved-data", None, compute, frozenset())
+
+    def moved_names(self) -> frozenset:
+        """(module, defining function, name) of every plain name moved to an accelerator,
+        `data.to(device)` included (in place for a PyG graph, whatever its value is)."""
+        def compute():
+            found = set()
+            for module, qualname, call, _, _ in self.moves():
+                receiver = call.func[1]
+                if receiver[0] == "n":
+                    defining = self.ev.defining_function(module, qualname, receiver[1])
+                    if defining is not None:
+                        found.add((module, defining, receiver[1]))
+            return frozenset(found)
+
+        return self.ev.memo("moved-names", None, compute, frozenset())
 
     def moved_batch_sources(self) -> dict:
         """Loader site -> device kind its batches are moved to."""
@@ -534,11 +621,13 @@ class Training:
                 if not function.loops:
                     continue
                 roles = self.loop_roles(module, qualname)
-                for index in range(len(function.loops)):
+                for index, loop in enumerate(function.loops):
                     sources = self.loop_sources(module, qualname, index)
                     if not sources:
                         continue
                     role = "train" if roles.get(index) == STEP or self._trains_inside(module, qualname, index) else "eval"
+                    if role == "eval" and loop.breaks:
+                        continue  # an evaluation that stops early (a few samples): not a loader's workload
                     evidence = self.evidence(module, qualname)
                     for source in sources:
                         found.setdefault(source, []).append(
@@ -550,9 +639,13 @@ class Training:
         return found
 
     def _trains_inside(self, module: str, qualname: str, index: int) -> bool:
-        roles = self.loop_roles(module, qualname)
+        """A training step runs inside this loop (it is a step loop or encloses one)."""
         function = self.ev.function(module, qualname)
-        return any(roles.get(loop) == STEP for call in function.calls if index in call.loops for loop in call.loops)
+        return any(
+            index in call.loops and (self.performs_step(module, qualname, position) or any(
+                self.trains_in_loop(f.module, f.qualname) for f in self.callees(module, qualname, call)))
+            for position, call in enumerate(function.calls)
+        )
 
     def _framework_consumers(self) -> list:
         """Loaders handed to a framework's training or evaluation loop."""
@@ -600,13 +693,15 @@ class Training:
                 for method, role in (("train_dataloader", "train"), ("val_dataloader", "eval"), ("test_dataloader", "eval")):
                     if method in info.methods:
                         loaders = _loaders_in(ev.returns(module, info.methods[method]), ev)
-                        found.append(((module, info.methods[method]), role, loaders, "lightning", "accel"))
+                        found.append(((module, info.methods[method]), role, loaders, "lightning", "cuda"))
         return found
 
     def _lightning_evidence(self, trainer: Framework) -> str | None:
+        """A Lightning Trainer trains on CUDA when there is one (`accelerator="auto"`),
+        unless told otherwise."""
         found = self.ev.project.call_at(*trainer.site)
         if found is None:
-            return "accel"
+            return "cuda"
         qualname, call = found
         for keyword, value in call.keywords:
             if keyword == "accelerator":
@@ -616,7 +711,7 @@ class Training:
                 return "cuda" if kind == "cuda" else "accel"
             if keyword in ("gpus",):
                 return "cuda"
-        return "accel"
+        return "cuda"
 
     def _ignite_role(self, engine: Framework) -> tuple:
         found = self.ev.project.call_at(*engine.site)
@@ -739,11 +834,13 @@ class Training:
 
     def _evidence(self, module: str, qualname: str):
         units = set()
+        visited = set()
         pending = [(module, qualname, 0)]
         while pending:
             current_module, current, depth = pending.pop()
-            if (current_module, current) in units:
+            if (current_module, current) in visited:
                 continue
+            visited.add((current_module, current))
             units.add((current_module, current))
             function = self.ev.function(current_module, current)
             if function is None:

@@ -123,6 +123,7 @@ class Dataset:
 
     kind: str
     device: str = "host"
+    site: Site | None = None  # where it was built (moves of the object attach there)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,14 @@ class Dict:
             if k == key:
                 return v
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Super:
+    """`super()` in a method of the project class `qualname`."""
+
+    module: str
+    qualname: str
 
 
 @dataclass(frozen=True, slots=True)
