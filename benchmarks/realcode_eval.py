@@ -61,10 +61,15 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated <owner>+<name> to evaluate")
     parser.add_argument("--show", default="fp,fn", help="what to list: fp, fn, tp (comma-separated)")
     parser.add_argument("--json", type=Path, help="also write the per-rule figures here")
+    parser.add_argument("--adjudicated", type=Path, help="a JSON list of verdicts on findings the labels do not cover")
     args = parser.parse_args()
     show = set(args.show.split(",")) if args.show else set()
 
     totals = {code: Counter() for code in CODES}
+    verdicts = {}
+    if args.adjudicated:
+        for entry in json.loads(args.adjudicated.read_text()):
+            verdicts[(entry["repo"], entry["file"], entry["line"], entry["code"])] = entry["verdict"]
     listed = []
     for label_file in sorted(args.labels.glob("*+*.json")):
         name = label_file.stem
@@ -91,6 +96,15 @@ def main() -> int:
         for key, finding in sorted(found.items()):
             label = wanted.get(key)
             code = key[2]
+            verdict = verdicts.get((labels["repo"], *key))
+            if label is None and verdict is not None:
+                # A finding the labels miss, read and judged: a real problem, noise, or either.
+                bucket = {"keep": "tp", "drop": "fp"}.get(verdict, "debatable-found")
+                totals[code][bucket] += 1
+                totals[code]["adjudicated"] += 1
+                if bucket in ("tp", "fp"):
+                    per_repo[bucket] += 1
+                continue
             if label is None and not any(fnmatch.fnmatchcase(key[0], pattern) for pattern in scope):
                 totals[code]["unreviewed"] += 1
                 if "fp" in show:
@@ -119,7 +133,7 @@ def main() -> int:
     for line in listed:
         print(line)
     print()
-    print(f"{'rule':6s} {'tp':>4s} {'fp':>4s} {'fn':>4s} {'precision':>9s} {'recall':>7s} {'unreviewed':>10s}")
+    print(f"{'rule':6s} {'tp':>4s} {'fp':>4s} {'fn':>4s} {'precision':>9s} {'recall':>7s} {'unreviewed':>10s} {'adjudicated':>11s}")
     all_counts = Counter()
     figures = {}
     for code in CODES:
@@ -128,7 +142,7 @@ def main() -> int:
         precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else float("nan")
         recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")
         figures[code] = {**c, "precision": precision, "recall": recall}
-        print(f"{code:6s} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} {precision:9.2f} {recall:7.2f} {c['unreviewed']:10d}")
+        print(f"{code:6s} {c['tp']:4d} {c['fp']:4d} {c['fn']:4d} {precision:9.2f} {recall:7.2f} {c['unreviewed']:10d} {c['adjudicated']:11d}")
     c = all_counts
     precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else float("nan")
     recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else float("nan")

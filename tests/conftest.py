@@ -1,3 +1,5 @@
+import ast
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -37,3 +39,17 @@ def lint():
     from textwrap import dedent
 
     return lambda source, **kw: actual_findings(dedent(source), **kw)
+
+
+def missing_imports(path: Path) -> list[str]:
+    missing = []
+    for node in ast.walk(ast.parse(path.read_bytes())):  # bytes: honours coding declarations
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module]
+        for name in names:
+            if importlib.util.find_spec(name.split(".")[0]) is None:
+                missing.append(name)
+    return missing

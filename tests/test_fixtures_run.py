@@ -1,32 +1,16 @@
 """Fixtures are real training scripts: each one runs to completion (on the CPU here),
 the fixed versions in fixtures/fix included."""
 
-import ast
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, missing_imports
 
 pytest.importorskip("torch")
 FIXTURES = sorted((ROOT / "fixtures" / "check").glob("*.py")) + sorted((ROOT / "fixtures" / "fix").glob("*.py"))
-
-
-def missing_imports(path: Path) -> list[str]:
-    missing = []
-    for node in ast.walk(ast.parse(path.read_bytes())):  # bytes: honours coding declarations
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names = [node.module]
-        for name in names:
-            if importlib.util.find_spec(name.split(".")[0]) is None:
-                missing.append(name)
-    return missing
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)

@@ -69,3 +69,25 @@ def test_silent_for_a_tensor_dataset_already_on_the_device(lint):
         "loader = ", "xs = torch.randn(256, 4).to(device)\nds = torch.utils.data.TensorDataset(xs, torch.randn(256, 1).to(device))\nloader = "
     )
     assert findings(lint, "DataLoader(ds, batch_size=64)", script=script) == set()
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for i, data in enumerate(loader):\n    img, label = data\n    img = img.cuda()\n",
+        "for i, data in enumerate(loader):\n    img = torch.autograd.Variable(data[0]).to(device)\n",
+        "for batch in loader:\n    batch = {k: v.to(device) for k, v in batch.items()}\n",
+    ],
+)
+def test_common_idioms_of_moving_batches(lint, loop):
+    source = f"""
+import torch
+from torch.utils.data import DataLoader
+device = torch.device("cuda")
+loader = DataLoader(ds, batch_size=64, num_workers=4)
+model = torch.nn.Linear(4, 2).to(device)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+{loop}    model(img).sum().backward()
+    optimizer.step()
+"""
+    assert {code for _, code in lint(source, codes={"TL102"})} == {"TL102"}

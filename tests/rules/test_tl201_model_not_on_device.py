@@ -129,3 +129,101 @@ def cpu_unit_test():
 
 def test_a_move_inside_a_method_chain_counts(lint):
     assert findings(lint, "Net().to(device).double()") == set()
+
+
+def test_a_move_of_another_model_in_another_function_does_not_count(lint):
+    """The set of moved names used to be file-wide: `model.to(device)` in `evaluate()`
+    silenced the unmoved `model` of `train()`. Facts now attach to the object built."""
+    source = """
+import torch
+import torch.nn as nn
+device = torch.device("cuda")
+
+def evaluate(loader):
+    model = nn.Linear(4, 2)
+    model.to(device)
+    for x, y in loader:
+        print(model(x.to(device)))
+
+def train(loader):
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x, y in loader:
+        loss = model(x.to(device)).sum()
+        loss.backward()
+        optimizer.step()
+"""
+    assert lint(source, codes={"TL201"}) == {(13, "TL201")}
+
+
+def test_a_helper_that_moves_its_argument_counts_for_the_model_it_is_given(lint):
+    source = """
+import torch
+import torch.nn as nn
+device = torch.device("cuda")
+
+def place(module):
+    return module.to(device)
+
+def train(loader):
+    model = nn.Linear(4, 2)
+    place(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x, y in loader:
+        model(x.to(device)).sum().backward()
+        optimizer.step()
+"""
+    assert lint(source, codes={"TL201"}) == set()
+
+
+def test_silent_for_a_cpu_only_class_beside_a_cuda_class(lint):
+    """One class of the file uses CUDA; another trains on the CPU on purpose (a gloo test)."""
+    source = """
+import torch
+import torch.nn as nn
+
+class CudaCheck:
+    def run(self):
+        return torch.ones(2).cuda()
+
+class GlooWorker:
+    def train(self, loader):
+        model = nn.Linear(4, 2)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for x, y in loader:
+            model(x).sum().backward()
+            optimizer.step()
+"""
+    assert lint(source, codes={"TL201"}) == set()
+
+
+def test_the_fix_waits_for_a_device_bound_on_every_path():
+    """Inserting `model = model.to(device)` before `device` exists would raise NameError
+    (UnboundLocalError in a function): then the fix is only a suggestion."""
+    from textwrap import dedent
+
+    from torchlint.engine import build_rules, lint_source
+    from torchlint.settings import RuleOptions
+
+    source = dedent("""
+        import torch
+        import torch.nn as nn
+
+        def main(loader):
+            model = nn.Linear(4, 2)
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+            for x, y in loader:
+                model(x.to(device)).sum().backward()
+                optimizer.step()
+    """)
+    [d] = lint_source(source, "t.py", build_rules({"TL201"}, RuleOptions()))
+    assert d.fix["applicability"] == "display-only" and not d.fix["edits"]
+    moved_first = source.replace("    model = nn.Linear(4, 2)\n    device = ", "    device = ").replace(
+        "    optimizer =", "    model = nn.Linear(4, 2)\n    optimizer =")
+    [d] = lint_source(moved_first, "t.py", build_rules({"TL201"}, RuleOptions()))
+    assert d.fix["applicability"] == "safe"
+    conditional = source.replace('    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\n', "").replace(
+        "def main(loader):\n", 'def main(loader):\n    if torch.cuda.is_available():\n        device = torch.device("cuda")\n')
+    [d] = lint_source(conditional, "t.py", build_rules({"TL201"}, RuleOptions()))
+    assert d.fix["applicability"] == "display-only"

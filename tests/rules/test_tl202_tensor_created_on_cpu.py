@@ -148,3 +148,14 @@ def test_message_names_the_device_to_use():
     [d] = lint_source(SCRIPT.format(body=body, before=""), "t.py", build_rules({"TL202"}, RuleOptions()))
     assert d.message.endswith('`torch.randn(..., device="cuda")`')
     assert (d.row, d.column) == (9, 13)
+
+
+def test_a_tuple_unpacking_target_is_not_a_read(lint):
+    """Targets of `a, b = ...` used to be recorded as reads, which hid the move below."""
+    body = "noise = torch.randn(4)\nnoise, scale = noise.to(device), 2.0"
+    assert [code for _, code in findings(lint, body)] == ["TL202"]
+
+
+def test_flags_a_mask_computed_from_a_factory_and_moved(lint):
+    body = "labels = torch.cat([torch.arange(8) for _ in range(2)])\nmask = (labels[None] == labels[:, None]).float()\nmask = mask.to(device)"
+    assert [code for _, code in findings(lint, body)] == ["TL202"]

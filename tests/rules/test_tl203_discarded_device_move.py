@@ -47,3 +47,18 @@ def test_flags_discarded_moves_of_tensors(lint, body):
 )
 def test_silent_for_modules_and_unknown_receivers(lint, body):
     assert findings(lint, body) == []
+
+
+def test_batches_of_a_loader_passed_in_as_a_parameter_are_tensors(lint):
+    source = """
+import torch
+from torch.utils.data import DataLoader
+
+def train(model, loader):
+    for images, labels in loader:
+        images.cuda()
+        model(images)
+
+train(torch.nn.Linear(4, 2), DataLoader(ds, batch_size=8))
+"""
+    assert lint(source, codes={"TL203"}) == {(7, "TL203")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import api
 from torchlint.rules.loaders import loader_calls
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import first_origin, only_const
@@ -30,6 +31,8 @@ class SmallBatchSize(Rule):
             arguments = loader.arguments
             if arguments.get("batch_sampler") is not None or arguments.get("collate_fn") is not None:
                 continue  # whole batches from a sampler; a custom collate packs or pads variable-size samples
+            if ctx.ev.loader_class(loader.site) in api.OBJECT_BATCH_LOADERS:
+                continue  # a sample is a whole graph or point cloud: the batch is not the unit of work
             found = arguments.get("batch_size")
             if found is None:
                 if arguments.opaque:

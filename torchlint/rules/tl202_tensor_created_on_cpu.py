@@ -11,7 +11,7 @@ from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext, expr_text
 from torchlint.semantic.flow import derived, tainted_expression
-from torchlint.semantic.values import only_const
+from torchlint.semantic.values import Tensor, only_const
 
 _MOVE_OPTIONS = ("non_blocking", "copy")
 
@@ -49,9 +49,10 @@ class TensorCreatedOnCpu(Rule):
             if not ctx.training.hot_evidence(ctx.relpath, qualname):
                 continue
             device_text = _device_text(ctx, qualname, move_index)
-            suggestion = f"torch.{factory}(..., device={device_text})"
+            shown = device_text or "..."
+            suggestion = f"torch.{factory}(..., device={shown})"
             if factory in api.LEGACY_CONSTRUCTORS:
-                suggestion = f"torch.zeros(..., dtype=..., device={device_text})` (or `torch.full`, `torch.empty`"
+                suggestion = f"torch.zeros(..., dtype=..., device={shown})` (or `torch.full`, `torch.empty`"
             yield Finding(
                 call.span,
                 f"`torch.{factory}(...)` fills the tensor on the CPU and copies it to the device "
@@ -61,19 +62,27 @@ class TensorCreatedOnCpu(Rule):
                 ),
             )
 
-    def _fix(self, ctx: ModuleContext, qualname: str, index: int, move_index: int, factory: str, device: str) -> Fix:
+    def _fix(self, ctx: ModuleContext, qualname: str, index: int, move_index: int, factory: str, device: str | None) -> Fix:
+        shown = device or "..."
         if factory in api.LEGACY_CONSTRUCTORS:
-            return Fix(DISPLAY_ONLY, f"Create the tensor on the device: `torch.zeros(..., dtype=..., device={device})`")
+            return Fix(DISPLAY_ONLY, f"Create the tensor on the device: `torch.zeros(..., dtype=..., device={shown})`")
         function = ctx.function(qualname)
         call, move = function.calls[index], function.calls[move_index]
-        message = f"Create the tensor on the device: `torch.{factory}(..., device={device})`"
+        message = f"Create the tensor on the device: `torch.{factory}(..., device={shown})`"
         chained = move.func[0] == "a" and move.func[1] == ["c", index]
         if not chained or not _only_moves(move):
             return Fix(DISPLAY_ONLY, message + " (applied only to a `.to(device)`/`.cuda()` chained on the call)")
+        if not _names_a_device(ctx, qualname, move):
+            return Fix(DISPLAY_ONLY, message + " (the move's target may be another tensor)")
         node = ctx.source.call_node(call.span)
         move_node = ctx.source.call_node(move.span)
         if node is None or move_node is None:
             return Fix(DISPLAY_ONLY, message)
+        if device is None:
+            device = _device_source(ctx, move_node)
+            if device is None:
+                return Fix(DISPLAY_ONLY, message)
+            message = f"Create the tensor on the device: `torch.{factory}(..., device={device})`"
         edit = ctx.source.replace_node(move_node, with_keyword(node, "device", device))
         if edit is None:
             return Fix(DISPLAY_ONLY, message)
@@ -195,6 +204,14 @@ def _derived_move(ctx: ModuleContext, qualname: str, index: int) -> tuple[int, s
     return None
 
 
+def _device_source(ctx: ModuleContext, move_node) -> str | None:
+    """The device argument of a libcst `.to(...)` call, as written."""
+    from torchlint.fixes import argument_node
+
+    node = argument_node(move_node, "device", 0)
+    return ctx.source.module.code_for_node(node) if node is not None else None
+
+
 def _names_read(expr) -> set[str]:
     found = set()
     stack = [expr]
@@ -249,18 +266,35 @@ def _integer_arguments(ctx: ModuleContext, qualname: str, call: Call) -> bool:
     return bool(values) and all(type(v) is int for v in values)
 
 
-def _device_text(ctx: ModuleContext, qualname: str, move_index: int) -> str:
+def _device_text(ctx: ModuleContext, qualname: str, move_index: int) -> str | None:
+    """The device a move names, as source text, when the summary can spell it."""
     move = ctx.function(qualname).calls[move_index]
+    argument = _device_argument(move)
     if move.func[2] == "cuda":
-        if move.args and move.args[0][0] == "k" and type(move.args[0][1]) is int:
-            return f'"cuda:{move.args[0][1]}"'
-        if move.args:
-            return expr_text(move.args[0]) or '"cuda"'
-        return '"cuda"'
+        if argument is None:
+            return '"cuda"'
+        if argument[0] == "k" and type(argument[1]) is int:
+            return f'"cuda:{argument[1]}"'
+    return expr_text(argument) if argument is not None else None
+
+
+def _device_argument(move: Call):
     for keyword, value in move.keywords:
         if keyword == "device":
-            return expr_text(value) or "device"
-    if move.args:
-        return expr_text(move.args[0]) or "device"
-    return "device"
+            return value
+    positional = [a for a in move.args if a[0] != "*"]
+    return positional[0] if positional else None
 
+
+def _names_a_device(ctx: ModuleContext, qualname: str, move: Call) -> bool:
+    """Is the move's argument a device (not another tensor, whose dtype `.to()` would
+    also take)?"""
+    if move.func[2] == "cuda" or any(k == "device" for k, _ in move.keywords):
+        return True
+    argument = _device_argument(move)
+    if argument is None:
+        return False
+    values = ctx.values(argument, qualname)
+    if any(isinstance(v, Tensor) for v in values):
+        return False
+    return ctx.ev.device_kind(values, strict=True) is not None or ctx.ev.spelled_like_device(argument)

@@ -746,8 +746,11 @@ class Evaluator:
                 return frozenset([Tensor("host", receiver.source, receiver.exact)])
             if name in api.TENSOR_METHODS:
                 return frozenset([receiver])
-            if name in ("item", "tolist", "numpy", "size", "dim", "numel", "__len__"):
-                return UNKNOWN_SET
+            # A batch of a loader may be a dict of tensors (the default collate keeps dicts).
+            if name == "items" and receiver.source is not None:
+                return frozenset([Seq(frozenset([Tup((UNKNOWN_SET, frozenset([receiver])))]))])
+            if name == "values" and receiver.source is not None:
+                return frozenset([Seq(frozenset([receiver]))])
             return UNKNOWN_SET
         if isinstance(receiver, (TorchModule, Instance)):
             if name in api.MODULE_SELF_METHODS:

@@ -64,7 +64,8 @@ class Training:
     def __init__(self, evaluator: Evaluator) -> None:
         self.ev = evaluator
         self._per_step: dict | None = None
-        self._per_step_roots: dict = {}  # (module, qualname) -> {(module, qualname) of the training loops' functions}
+        self._per_step_roots: dict = {}  # (module, qualname) -> {(module, qualname, "train" | "eval")}
+        self._root_evidence: dict = {}  # roots whose framework brings its own accelerator evidence
         self._moves: list | None = None
         self._consumers: dict | None = None
 
@@ -200,7 +201,7 @@ class Training:
             return found
         self.per_step_functions()
         for root in self._per_step_roots.get((module, qualname), ()):
-            kind = self.evidence(root[0], root[1])
+            kind = self._root_evidence.get(root) or self.evidence(root[0], root[1])
             if kind == "cuda":
                 return kind
             found = found or kind
@@ -254,7 +255,10 @@ class Training:
             for qualname, info in summary.classes.items():
                 for name, why, kind in self._hook_methods(module, qualname):
                     if name in info.methods:
-                        add(Function(module, info.methods[name]), why, (module, info.methods[name], kind))
+                        root = (module, info.methods[name], kind)
+                        # Lightning and the HF Trainer use CUDA where there is one.
+                        self._root_evidence[root] = "cuda"
+                        add(Function(module, info.methods[name]), why, root)
         # A function that runs a training step when called (`loss.backward()` outside any
         # loop of its own): its body runs once per training step, however often it is
         # called (every k environment steps in reinforcement learning, say).
@@ -518,6 +522,12 @@ class Training:
 
     def _trained_models(self) -> dict:
         found: dict = {}
+
+        def record(value, context) -> None:
+            entry = found.setdefault(value.site, (value, []))
+            if context not in entry[1]:
+                entry[1].append(context)
+
         project = self.ev.project
         for module in project.modules():
             summary = project.summary(module)
@@ -530,9 +540,35 @@ class Training:
                 context = (module, qualname, self.evidence(module, qualname))
                 calls = [(module, qualname, c) for c in function.calls if steps.intersection(c.loops)]
                 for value in self._called_modules(calls):
-                    entry = found.setdefault(value.site, (value, []))
-                    if context not in entry[1]:
-                        entry[1].append(context)
+                    record(value, context)
+        # Functions that are a training step (an ignite process function, `learn()` in RL):
+        # the models they run are trained, wherever the loop that calls them is.
+        self.per_step_functions()
+        for (module, qualname), roots in self._per_step_roots.items():
+            if (module, qualname, "train") not in roots or self.loop_roles(module, qualname):
+                continue
+            function = self.ev.function(module, qualname)
+            context = (module, qualname, self.hot_evidence(module, qualname))
+            for value in self._called_modules([(module, qualname, c) for c in function.calls if not c.decorator]):
+                record(value, context)
+        # ignite's create_supervised_trainer(model, ...): the engine runs the steps and moves
+        # the batches to `device`, but not the model.
+        for module, qualname, index in self.ev.calls_named("create_supervised_trainer"):
+            call = self.ev.function(module, qualname).calls[index]
+            frame = (module, qualname)
+            if not any(isinstance(t, External) and t.qualname in api.IGNITE_TRAINER_FACTORIES for t, _ in self.ev.targets(call, frame)):
+                continue
+            if not call.args or call.args[0][0] == "*":
+                continue
+            device = None
+            for keyword, value in call.keywords:
+                if keyword == "device":
+                    kind = self.ev.device_kind(self.ev.eval(value, frame))
+                    device = None if kind in (None, "cpu", "meta") else ("cuda" if kind == "cuda" else "accel")
+            context = (module, qualname, device or self.evidence(module, qualname))
+            for value in self.ev.eval(call.args[0], frame):
+                for model in _models_in(value):
+                    record(model, context)
         return found
 
     def _called_modules(self, calls: list, limit: int = 3000) -> list:
