@@ -20,19 +20,38 @@ from pathlib import Path
 from torchlint import __version__
 from torchlint.engine import Diagnostic, LintError, io_error, lint_module
 from torchlint.project.cache import digest
-from torchlint.project.workspace import SourceFile, Workspace, build_project, group_by_root, open_workspace, summarize_files
+from torchlint.project.workspace import SourceFile, Workspace, build_project, group_by_root, open_workspace, summarize_files  # noqa: F401
 
 
-def pool_map(function, items: list, jobs: int | None, chunk: int = 8) -> list:
-    """`function(batch) -> list` over batches of items, in worker processes when it pays."""
+def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None) -> list:
+    """Summaries of `files`, computed by `jobs` processes: this one takes a share itself
+    (its results need no transfer), the workers the rest, the largest files first."""
     jobs = jobs or os.cpu_count() or 1
-    if jobs == 1 or len(items) <= chunk:
-        return function(items)
-    batches = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+    total = sum(len(f.data) for f in files)
+    if jobs == 1 or len(files) < 8 or total < 200_000:
+        return summarize_files(files, cache)
+    ordered = sorted(files, key=lambda f: -len(f.data))
+    # Receiving a summary costs this process about a third of computing it: keep a share
+    # that leaves it as busy as each worker.
+    mine_share = 1 / (jobs + 0.5 * (jobs - 1))
+    mine, theirs = [], []
+    mine_load = theirs_load = 0
+    for source in ordered:
+        if mine_load / mine_share <= theirs_load / (1 - mine_share):
+            mine.append(source)
+            mine_load += len(source.data)
+        else:
+            theirs.append(source)
+            theirs_load += len(source.data)
+    batches = [theirs[i : i + 4] for i in range(0, len(theirs), 4)]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=context) as pool:
-        return [item for result in pool.map(function, batches) for item in result]
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+        futures = [pool.submit(summarize_files, batch, cache) for batch in batches]
+        results = summarize_files(mine, cache)
+        for future in futures:
+            results.extend(future.result())
+    return results
 
 
 def walk_project(file_filter):
@@ -96,7 +115,7 @@ def check_workspace(workspace: Workspace, run, jobs: int | None) -> list[Diagnos
     if pending:
         from torchlint.semantic.context import Semantics
 
-        semantics = Semantics(build_project(workspace, lambda missing: pool_map(summarize_files, missing, jobs)))
+        semantics = Semantics(build_project(workspace, lambda missing, cache: summarize_in_parallel(missing, jobs, cache)))
         for relpath in pending:
             display = workspace.display[relpath]
             results[relpath] = _lint(workspace, semantics, relpath, display, run.rules_for(display))
@@ -158,7 +177,7 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
         outcomes[relpath] = FileOutcome(display, Counter(), [], None, False, source=workspace.files[relpath],
                                         original=texts[relpath], text=texts[relpath])
     active = [r for r in workspace.targets if r in texts]
-    summarize_many = lambda missing: pool_map(summarize_files, missing, jobs)  # noqa: E731
+    summarize_many = lambda missing, cache: summarize_in_parallel(missing, jobs, cache)  # noqa: E731
     for _ in range(MAX_PASSES + 1):
         semantics = Semantics(build_project(workspace, summarize_many))
         changed = False

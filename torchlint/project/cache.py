@@ -42,6 +42,9 @@ class Cache:
     def _path(self, kind: str, key: str) -> Path:
         return self.directory / kind / key[:2] / f"{key}.json"
 
+    def has(self, kind: str, key: str) -> bool:
+        return self._path(kind, key).is_file()
+
     def get(self, kind: str, key: str):
         try:
             text = self._path(kind, key).read_text(encoding="utf-8")

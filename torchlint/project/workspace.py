@@ -117,33 +117,37 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
 
 
 def build_project(workspace: Workspace, summarize_many) -> Project:
-    """Summaries for the files connected to the targets; `summarize_many(files)` computes
-    [(relpath, json text)] for the ones the cache does not have (in the pool)."""
+    """Summaries for the files connected to the targets: from the cache, read when first
+    needed, or computed by `summarize_many(files, cache)` -> [(relpath, summary)] (which
+    also stores them in the cache)."""
     map_ = ModuleMap(workspace.files)
     needed = connected(workspace, map_)
-    texts: dict[str, object] = {}
+    cache = workspace.cache
+    summaries: dict[str, ModuleSummary] = {}
+    cached: dict[str, SourceFile] = {}
     missing = []
     for relpath in needed:
         source = workspace.files[relpath]
-        cached = workspace.cache.get("summary", source.hash) if workspace.cache is not None else None
-        if cached is not None:
-            texts[relpath] = cached
+        if cache is not None and cache.has("summary", source.hash):
+            cached[relpath] = source
         else:
             missing.append(source)
-    for relpath, data in summarize_many(missing):
-        texts[relpath] = data
-        if workspace.cache is not None:
-            workspace.cache.put("summary", workspace.files[relpath].hash, data)
+    for relpath, summary in summarize_many(missing, cache):
+        summaries[relpath] = summary
 
     def load(relpath: str) -> ModuleSummary | None:
-        data = texts.get(relpath)
-        if data is None:
+        if relpath in summaries:
+            return summaries[relpath]
+        source = cached.get(relpath)
+        if source is None:
             return None
+        data = cache.get("summary", source.hash)
         try:
             return from_json(data)
-        except ValueError:  # a damaged cache entry: summarize again
-            source = workspace.files[relpath]
-            return summarize(_decode_or_empty(source.data))
+        except ValueError:  # a damaged or foreign entry: summarize again, and mend it
+            summary = summarize(_decode_or_empty(source.data))
+            cache.put("summary", source.hash, to_json(summary))
+            return summary
 
     project = Project(workspace.root, list(workspace.files), load)
     project.map = map_
@@ -151,8 +155,9 @@ def build_project(workspace: Workspace, summarize_many) -> Project:
     return project
 
 
-def summarize_files(files: list[SourceFile]) -> list[tuple[str, list]]:
-    """(relpath, summary as JSON data) for each file; undecodable files get none."""
+def summarize_files(files: list[SourceFile], cache: Cache | None = None) -> list[tuple[str, ModuleSummary]]:
+    """(relpath, summary) for each file, stored in the cache when there is one;
+    undecodable files get none."""
     from torchlint.engine import LintError, decode_source
 
     out = []
@@ -161,7 +166,10 @@ def summarize_files(files: list[SourceFile]) -> list[tuple[str, list]]:
             text = source.text if source.text is not None else decode_source(source.data)
         except LintError:
             continue
-        out.append((source.relpath, to_json(summarize(text))))
+        summary = summarize(text)
+        if cache is not None:
+            cache.put("summary", source.hash, to_json(summary))
+        out.append((source.relpath, summary))
     return out
 
 

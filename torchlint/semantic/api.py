@@ -41,6 +41,16 @@ KNOWN_LIBRARIES = frozenset(
     transformers accelerate datasets torch_geometric timm webdataset einops tqdm trl setfit""".split()
 )
 
+# Libraries whose objects are never the project's model: what an unmodelled call of theirs
+# returns is a library object (`Opaque`), not an unknown that could be anything.
+# Configuration instantiators (hydra, omegaconf) are left out on purpose: they build models.
+LIBRARY_PACKAGES = KNOWN_LIBRARIES | frozenset(
+    """numpy PIL cv2 pandas scipy sklearn json os sys math random time logging collections
+    itertools functools pathlib re copy pickle h5py librosa soundfile wandb tensorboard
+    tensorboardX matplotlib yaml tokenizers sentencepiece huggingface_hub safetensors
+    torchmetrics evaluate nltk spacy gym gymnasium""".split()
+)
+
 # torch functions that build a new tensor from sizes or data and accept `device=`.
 TENSOR_FACTORIES = frozenset(
     """zeros ones empty full arange range linspace logspace eye rand randn randint randperm
@@ -105,12 +115,15 @@ PARAMETER_FREE_LAYERS = frozenset(
 MODULE_WRAPPERS = frozenset(
     """torch.compile torch.nn.parallel.DistributedDataParallel torch.nn.DataParallel
     torch.nn.parallel.DataParallel torch.nn.SyncBatchNorm.convert_sync_batchnorm
-    torch.distributed.fsdp.FullyShardedDataParallel torch.jit.script""".split()
+    torch.distributed.fsdp.FullyShardedDataParallel torch.jit.script ignite.distributed.auto_model
+    ignite.distributed.auto.auto_model""".split()
 )
+# Wrappers that also put the model on the device.
+PLACING_WRAPPERS = frozenset("ignite.distributed.auto_model ignite.distributed.auto.auto_model".split())
 # Calls that return their first argument, for value purposes.
 PASS_THROUGH = frozenset(
     """torch.autograd.Variable torch.autograd.variable.Variable tqdm.tqdm tqdm.auto.tqdm
-    tqdm.notebook.tqdm tqdm.std.tqdm builtins.iter builtins.reversed copy.copy""".split()
+    tqdm.notebook.tqdm tqdm.std.tqdm builtins.iter builtins.reversed copy.copy functools.partial""".split()
 )
 # Keywords that put a model's parameters on a device as it is built.
 PLACING_KEYWORDS = ("device", "device_map", "device_id", "device_mesh")

@@ -32,6 +32,7 @@ from torchlint.semantic.values import (
     Function,
     Instance,
     Loader,
+    Opaque,
     Optimizer,
     ParsedArgs,
     Parser,
@@ -677,6 +678,8 @@ class Evaluator:
                             found.append((Bound(receiver, attr), 0))
                         else:
                             found.append((target, 0))
+                elif isinstance(receiver, Class) and attr == "from_pretrained" and self.find_method(receiver.module, receiver.qualname, attr) is None:
+                    found.append((receiver, 0))  # a project subclass of a pretrained model: builds one
                 elif isinstance(receiver, (External, ProjectModule, ProjectDir, Class)):
                     for target in self.attribute(frozenset([receiver]), attr):
                         found.append((target, 0))
@@ -694,10 +697,10 @@ class Evaluator:
 
     def apply(self, target, offset: int, call: Call, frame: tuple) -> frozenset:
         if isinstance(target, Function):
-            return self.returns(target.module, target.qualname)
+            return self.returns_for(target, offset, call, frame)
         if isinstance(target, Bound):
             if target.function is not None:
-                return self.returns(target.function.module, target.function.qualname)
+                return self.returns_for(target.function, offset, call, frame)
             return self.method(target.receiver, target.name, call, frame)
         if isinstance(target, Class):
             return frozenset([self.construct(target, call, frame)])
@@ -721,6 +724,54 @@ class Evaluator:
         if self.is_loader_class(cls.module, cls.qualname):
             return Loader(site)  # a project subclass of DataLoader
         return Instance(cls.module, cls.qualname, site)
+
+    def returns_for(self, function: Function, offset: int, call: Call, frame: tuple) -> frozenset:
+        """What this call of `function` returns. A parameter handed back as it came in
+        (`return model, msg` in a checkpoint loader), or iterated and yielded (a logging
+        wrapper `for x in iterable: yield x`), is this call's argument, not every caller's:
+        otherwise each factory would seem to return every model, and each loop over the
+        wrapper to iterate every loader."""
+        summary = self.function(function.module, function.qualname)
+        if summary is None:
+            return self.returns(function.module, function.qualname)
+        passed = {
+            name for name in summary.params
+            if all(b.kind == "param" for b in summary.bindings.get(name, ()))
+        }
+        outputs = summary.yields if summary.yields is not None else summary.returns
+        local = _locals_over(summary, passed)
+        if not passed or not any(_mentions(r, passed | set(local)) for r in outputs):
+            return self.returns(function.module, function.qualname)
+        bound = self.bind(call, frame, tuple(summary.params), offset)
+        callee = (function.module, function.qualname)
+
+        def value(expr, depth: int = 0) -> frozenset:
+            tag = expr[0]
+            if depth > 6:
+                return self.eval(expr, callee)
+            if tag == "n" and expr[1] in passed:
+                found = bound.get(expr[1])
+                if found is not None:
+                    return found.values
+                if expr[1] in summary.defaults:
+                    return self.eval(summary.defaults[expr[1]], (function.module, summary.defined_in or "<module>"))
+                return self.param(function.module, function.qualname, summary.params.index(expr[1]))
+            if tag == "n" and expr[1] in local:
+                return union(*(value(v, depth + 1) for v in local[expr[1]]))
+            if tag == "t" and not any(item[0] == "*" for item in expr[1]):
+                return frozenset([Tup(tuple(value(item, depth + 1) for item in expr[1]))])
+            if tag == "if":
+                return union(value(expr[1], depth + 1), value(expr[2], depth + 1))
+            if tag == "e":
+                return self.elements(value(expr[1], depth + 1))
+            if tag == "i":
+                return self.item(value(expr[1], depth + 1), self.eval(expr[2], callee))
+            return self.eval(expr, callee)
+
+        values = union(*(value(r) for r in outputs))
+        if summary.yields is not None:
+            return frozenset([Seq(values)])
+        return values
 
     def returns(self, module: str, qualname: str) -> frozenset:
         return self.memo("returns", (module, qualname), lambda: self._returns(module, qualname))
@@ -820,7 +871,7 @@ class Evaluator:
                 return kind
             if self.spelled_like_device(arg):
                 return "any"
-            if values == UNKNOWN_SET and arg[0] in ("n", "a") and not self.spelled_like_dtype(arg):
+            if values and all(v is UNKNOWN or isinstance(v, Opaque) for v in values) and arg[0] in ("n", "a") and not self.spelled_like_dtype(arg):
                 return "any"  # `.to(other)`: another tensor (or a device); not a dtype by its name
             return None
         return None
@@ -911,6 +962,8 @@ class Evaluator:
         if q in api.MODULE_WRAPPERS:
             return self.eval(first, frame) if first is not None else UNKNOWN_SET
         placed = any(keyword in api.PLACING_KEYWORDS for keyword, _ in call.keywords)
+        if q == "torch.nn.ModuleList" and first is not None:
+            return frozenset([Seq(self.elements(self.eval(first, frame)))])  # iterated and indexed as a list
         if api.is_torch_module_class(q) or api.is_module_builder(q):
             return frozenset([TorchModule(q, site, placed)])
         if q.startswith("torch.optim.") and last[:1].isupper() and "lr_scheduler" not in q:
@@ -925,7 +978,11 @@ class Evaluator:
             return frozenset([Framework("accelerator", site)])
         if q in api.IGNITE_TRAINER_FACTORIES or q in api.IGNITE_ENGINE:
             return frozenset([Framework("ignite-engine", site)])
-        return UNKNOWN_SET
+        if q.startswith("torch.nn.functional."):
+            return frozenset([Tensor("any")])
+        if q.split(".")[0] in api.LIBRARY_PACKAGES:
+            return frozenset([Opaque(q)])
+        return UNKNOWN_SET  # a module we cannot see (not installed here, or generated): anything
 
     def created_on(self, call: Call, frame: tuple, default: str = "host") -> str:
         for keyword, value in call.keywords:
@@ -1229,6 +1286,37 @@ class Evaluator:
         chosen = long_flags[0] if long_flags else flags[0]
         dest = chosen.lstrip("-").replace("-", "_")
         return (dest or None), chosen
+
+
+def _mentions(expr, names: set) -> bool:
+    """Does a returned (or yielded) expression hand back one of these names: alone, in a
+    tuple, a conditional, an element or an item of it?"""
+    tag = expr[0]
+    if tag == "n":
+        return expr[1] in names
+    if tag == "t":
+        return any(_mentions(item, names) for item in expr[1])
+    if tag == "if":
+        return _mentions(expr[1], names) or _mentions(expr[2], names)
+    if tag in ("e", "i"):
+        return _mentions(expr[1], names)
+    return False
+
+
+def _locals_over(summary, passed: set) -> dict:
+    """Local names bound only to elements or items of the passed parameters (`for obj in
+    iterable:`, `x, y = batch`): name -> the expressions they are bound to."""
+    found: dict = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, bindings in summary.bindings.items():
+            if name in found or name in passed:
+                continue
+            if bindings and all(b.kind in ("loop", "assign") and b.value[0] in ("e", "i", "n") and _mentions(b.value, passed | set(found)) for b in bindings):
+                found[name] = [b.value for b in bindings]
+                changed = True
+    return found
 
 
 def _merge_entries(entries: list) -> tuple:

@@ -19,6 +19,7 @@ around a training loop uses an accelerator.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from torchlint.project.summary import Call
@@ -293,10 +294,43 @@ class Training:
                     if summary is None:
                         continue
                     for class_qualname, info in summary.classes.items():
-                        if "forward" in info.methods and self.ev.is_nn_module_class(other, class_qualname):
+                        if "forward" in info.methods and self.ev.is_nn_module_class(other, class_qualname) and self._built(other, class_qualname):
                             for root in new_roots:
                                 add(Function(other, info.methods["forward"]),
                                     "forward() of a module class (the trained model is not resolved)", root)
+
+    def _built(self, module: str, qualname: str) -> bool:
+        """Is the class instantiated somewhere in the project (by name, a registry entry or
+        a subclass)? A class nothing builds is no candidate for the unresolved model."""
+        def compute():
+            info = self.ev.class_summary(module, qualname)
+            for caller_module, caller, index in self.ev.calls_named(info.name):
+                call = self.ev.function(caller_module, caller).calls[index]
+                targets = [t for t, _ in self.ev.targets(call, (caller_module, caller))]
+                if any(isinstance(t, Class) and (t.module, t.qualname) == (module, qualname) for t in targets):
+                    return True
+                if targets and all(
+                    t is UNKNOWN or (isinstance(t, External) and t.qualname.split(".")[0] not in api.LIBRARY_PACKAGES)
+                    for t in targets
+                ):
+                    return True  # `pkg.MoCo(...)` through an import path we cannot follow
+            return self._referenced(module, qualname, info.name)
+
+        return bool(self.ev.memo("built", (module, qualname), compute, False))
+
+    def _referenced(self, module: str, qualname: str, name: str) -> bool:
+        """Named as a value (not called) in some module of the project: `MODELS = {"a": A}`,
+        `builder = A`, `getattr(models, "A")` cannot be seen, a registry can."""
+        for other in self.ev.project.modules():
+            summary = self.ev.project.summary(other)
+            if summary is None:
+                continue
+            for function in summary.functions.values():
+                for bindings in function.bindings.values():
+                    for binding in bindings:
+                        if _names_value(binding.value, name):
+                            return True
+        return False
 
     def runs_per_training_step(self, module: str, qualname: str, call: Call) -> bool:
         """Does this call run once per training step (or more often), not gated?"""
@@ -309,15 +343,28 @@ class Training:
         return any(root[2] == "train" for root in self._per_step_roots.get((module, qualname), ()))
 
     def _calls_unknown(self, module: str, qualname: str, call: Call) -> bool:
-        """`model(x)` where `model` cannot be resolved (not a method of an unknown value)."""
+        """`model(x)` or `self.model(x)` where the model cannot be resolved: a name or an
+        attribute the project assigns, whose value we cannot follow (a registry, a config
+        instantiation). Library objects (a tokenizer) and inherited methods (`self.log`)
+        are not models."""
         func = call.func
+        spelled = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+        if not isinstance(spelled, str) or _NOT_MODELS.search(spelled):
+            return False
+        function = self.ev.function(module, qualname)
+        if function.owner is not None and self.ev.is_nn_module_class(module, function.owner):
+            return False  # a layer of a model we already follow, not the model being trained
         if func[0] == "n":
             return UNKNOWN in self.ev.eval(func, (module, qualname))
         if func[0] == "a" and func[1][0] == "n":
-            receivers = self.ev.eval(func[1], (module, qualname))
-            return any(isinstance(r, Instance) for r in receivers) and any(
-                t is UNKNOWN for r in receivers if isinstance(r, Instance) for t in self.ev.instance_attribute(r, func[2])
-            )
+            receivers = [r for r in self.ev.eval(func[1], (module, qualname)) if isinstance(r, Instance)]
+            for receiver in receivers:
+                assigned = any(
+                    func[2] in self.ev.class_summary(*c).self_attrs
+                    for c in self.ev.class_chain(receiver.module, receiver.qualname)[0]
+                )
+                if assigned and UNKNOWN in self.ev.instance_attribute(receiver, func[2]):
+                    return True
         return False
 
     def _hook_methods(self, module: str, qualname: str) -> list:
@@ -449,7 +496,7 @@ class Training:
                     placed.setdefault(model.site, "moved")
                     values.append(model)
         ev = self.ev
-        for module, qualname, index in ev.calls_named("prepare", "prepare_model", "fit", "Trainer", "FullyShardedDataParallel", "FSDP", "setup"):
+        for module, qualname, index in ev.calls_named("prepare", "prepare_model", "fit", "Trainer", "FullyShardedDataParallel", "FSDP", "setup", "auto_model"):
             function = ev.function(module, qualname)
             call = function.calls[index]
             frame = (module, qualname)
@@ -509,6 +556,8 @@ class Training:
             if isinstance(target, External):
                 if api.is_hf_trainer(target.qualname):
                     return "the Hugging Face Trainer"
+                if target.qualname in api.PLACING_WRAPPERS:
+                    return "ignite"
                 if target.qualname.endswith(("FullyShardedDataParallel", "FSDP")) and any(k[0] == "device_id" for k in call.keywords):
                     return "FSDP"
         return None
@@ -654,8 +703,8 @@ class Training:
             if summary is None:
                 continue
             for qualname, function in summary.functions.items():
-                if not function.loops:
-                    continue
+                if not function.loops or function.yields is not None:
+                    continue  # a generator's loop hands the batches on: its caller's loop uses them
                 roles = self.loop_roles(module, qualname)
                 for index, loop in enumerate(function.loops):
                     sources = self.loop_sources(module, qualname, index)
@@ -727,9 +776,15 @@ class Training:
                 if not ({api.LIGHTNING_MODULE, api.LIGHTNING_DATAMODULE} & externals):
                     continue
                 for method, role in (("train_dataloader", "train"), ("val_dataloader", "eval"), ("test_dataloader", "eval")):
-                    if method in info.methods:
-                        loaders = _loaders_in(ev.returns(module, info.methods[method]), ev)
-                        found.append(((module, info.methods[method]), role, loaders, "lightning", "cuda"))
+                    # A method, or a method assigned to the attribute (`self.train_dataloader = self._train`).
+                    targets = [
+                        v.function if isinstance(v, Bound) else v
+                        for v in ev.instance_attribute(Instance(module, class_qualname, None), method)
+                        if isinstance(v, Function) or (isinstance(v, Bound) and v.function is not None)
+                    ]
+                    for target in targets:
+                        loaders = _loaders_in(ev.returns(target.module, target.qualname), ev)
+                        found.append(((target.module, target.qualname), role, loaders, "lightning", "cuda"))
         return found
 
     def _lightning_evidence(self, trainer: Framework) -> str | None:
@@ -898,6 +953,25 @@ class Training:
                 return "cuda"
             best = best or kind
         return best
+
+
+# Callees that are no model, by their name: `self.log(...)`, `criterion(...)`.
+_NOT_MODELS = re.compile(r"(?i)^(?:log|print|.*loss.*|criterion|.*metric.*|.*token.*|.*process.*|.*transform.*|augment.*|.*scheduler.*|.*optim.*|.*logger.*|.*writer.*|save.*|load.*)$")
+
+
+def _names_value(expr, name: str) -> bool:
+    """Does an expression hold `name` as a value: in a dict, list or tuple display, or
+    alone (a call of it does not count)?"""
+    tag = expr[0]
+    if tag == "n":
+        return expr[1] == name
+    if tag == "a":
+        return expr[2] == name
+    if tag == "t":
+        return any(_names_value(item, name) for item in expr[1])
+    if tag == "d":
+        return any(_names_value(value, name) for _, value in expr[1])
+    return False
 
 
 def _strongest(*kinds) -> str | None:

@@ -59,6 +59,15 @@ class External:
 
 
 @dataclass(frozen=True, slots=True)
+class Opaque:
+    """What a library call returns when its API is not modelled: a library object we
+    know nothing more of (a tokenizer, a logger, a numpy array). Unlike UNKNOWN, it is
+    known not to be a value of the project's own code."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProjectModule:
     module: str  # relpath
 
