@@ -155,6 +155,9 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
     status = EXIT_CLEAN
+    out = Console(highlight=False, soft_wrap=True)
+    fmt = output_format or ("full" if out.is_terminal else "concise")
+    build_edits = fmt in ("full", "json") and not statistics  # the formats that show edits
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
         if not _stdin_excluded(run, force_exclude, stdin_filename):
@@ -164,12 +167,13 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
             except LintError as error:
                 diagnostics.append(io_error(name, str(error)))
             else:
-                diagnostics.extend(runner.check(run, [], jobs, use_cache=False, stdin=(name, data)))
+                diagnostics.extend(runner.check(run, [], jobs, use_cache=False, stdin=(name, data), build_edits=build_edits))
     else:
         files, missing = _discover(run, paths, force_exclude)
         if missing:
             status = EXIT_ERROR
-        diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache, arguments=[Path(p) for p in paths] or [Path(".")]))
+        diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache, arguments=[Path(p) for p in paths] or [Path(".")],
+                                        build_edits=build_edits))
 
     internal = [d for d in diagnostics if d.kind == "internal-error"]
     reported = [d for d in diagnostics if d.kind != "internal-error"]
@@ -177,8 +181,6 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     for d in internal:
         _error(f"{d.filename}: {d.message}")
 
-    out = Console(highlight=False, soft_wrap=True)
-    fmt = output_format or ("full" if out.is_terminal else "concise")
     if statistics:
         if fmt == "json":
             counts: dict[str, dict] = {}
@@ -312,7 +314,7 @@ def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream
 
 def _remaining_reason(d: Diagnostic, unsafe: bool) -> str:
     fix_info = d.fix
-    if fix_info and fix_info["applicability"] == UNSAFE and not unsafe and fix_info["edits"]:
+    if fix_info and fix_info["applicability"] == UNSAFE and not unsafe and fix_info["edits"] != []:
         return f"unsafe fix available with --unsafe-fixes: {fix_info['message']}"
     if fix_info and fix_info["applicability"] == DISPLAY_ONLY:
         return f"suggestion only, not applied: {fix_info['message']}"

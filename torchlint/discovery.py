@@ -117,25 +117,28 @@ class FileFilter:
         self.root = root
         self.patterns = exclude
         self.respect_gitignore = respect_gitignore
+        # Names matched exactly (the defaults), name globs, and path globs, compiled once:
+        # a walk asks about every file and directory.
+        cleaned = [p.rstrip("/") for p in exclude]
+        self._names = {p for p in cleaned if "/" not in p and not any(c in p for c in "*?[")}
+        name_globs = [p for p in cleaned if "/" not in p and p not in self._names]
+        path_globs = [p.removeprefix("./") for p in cleaned if "/" in p]
+        self._name_regex = re.compile("|".join(fnmatch.translate(p) for p in name_globs)) if name_globs else None
+        self._path_regex = re.compile("|".join(fnmatch.translate(p) for p in path_globs)) if path_globs else None
 
     def excluded_by_pattern(self, path: Path) -> bool:
         """A pattern without `/` matches a file or directory name; with `/`, the path
         relative to the configuration's root."""
-        relative = None
-        for pattern in self.patterns:
-            clean = pattern.rstrip("/")
-            if "/" not in clean:
-                if fnmatch.fnmatchcase(path.name, clean):
-                    return True
-                continue
-            if relative is None:
-                try:
-                    relative = path.absolute().relative_to(self.root).as_posix()
-                except ValueError:
-                    relative = ""
-            if relative and fnmatch.fnmatchcase(relative, clean.removeprefix("./")):
-                return True
-        return False
+        name = path.name
+        if name in self._names or (self._name_regex is not None and self._name_regex.match(name)):
+            return True
+        if self._path_regex is None:
+            return False
+        try:
+            relative = path.absolute().relative_to(self.root).as_posix()
+        except ValueError:
+            return False
+        return bool(relative) and self._path_regex.match(relative) is not None
 
     def ignored_by_git(self, path: Path, is_dir: bool) -> bool:
         if not self.respect_gitignore:

@@ -100,9 +100,11 @@ def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnosti
     return lint_module(semantics, filename, filename, rules, lambda: source)
 
 
-def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], source) -> list[Diagnostic]:
+def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], source, build_edits: bool = True) -> list[Diagnostic]:
     """Findings for one module of an analysed project, after `# noqa` suppression.
-    `source` returns the file's text; it is read only when there is something to report."""
+    `source` returns the file's text; it is read only when there is something to report.
+    Without `build_edits`, fixes say how far they can be trusted but carry no edits
+    (`"edits": None`): building them may need libcst, which a concise report does not."""
     from torchlint.semantic.context import ModuleContext
 
     summary = semantics.project.summary(relpath)
@@ -136,12 +138,14 @@ def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], sourc
             continue
         seen.add(key)
         fix = finding.fix
-        if callable(fix):
-            try:
+        try:
+            if callable(fix):
                 fix = fix()
-            except Exception as error:  # a broken fix must not hide the finding
-                diagnostics.append(_internal_error(filename, rule, f"fix: {type(error).__name__}: {error}"))
-                fix = None
+            if fix is not None and fix.build is not None and build_edits:
+                fix = fix.build()
+        except Exception as error:  # a broken fix must not hide the finding
+            diagnostics.append(_internal_error(filename, rule, f"fix: {type(error).__name__}: {error}"))
+            fix = None
         diagnostics.append(
             Diagnostic(
                 filename=filename,
@@ -161,6 +165,8 @@ def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], sourc
 
 
 def _fix_dict(fix: Fix) -> dict:
+    if fix.build is not None:  # edits not built (see lint_module)
+        return {"applicability": fix.applicability, "message": fix.message, "edits": None}
     edits = [
         {
             "content": edit.content,

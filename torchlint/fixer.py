@@ -37,8 +37,10 @@ class FixResult:
 
 
 def applicable(diagnostic: Diagnostic, unsafe: bool) -> bool:
+    """Would `fix` apply this finding's fix? (Edits not built yet count by their
+    declared applicability.)"""
     fix = diagnostic.fix
-    if not fix or not fix["edits"]:
+    if not fix or fix["edits"] == []:
         return False
     return fix["applicability"] == SAFE or (unsafe and fix["applicability"] == UNSAFE)
 

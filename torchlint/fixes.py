@@ -9,6 +9,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Callable
 
 SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
 
@@ -34,9 +35,14 @@ class Edit:
 
 @dataclass
 class Fix:
+    """What a fix does and how far it can be trusted. Edits that need libcst are built on
+    demand: `build` returns the finished Fix (the same applicability, or display-only
+    when the code turns out not to allow the edit)."""
+
     applicability: str
     message: str
     edits: list = field(default_factory=list)
+    build: Callable[[], "Fix"] | None = None
 
 
 _LINE_END = re.compile(r"\r\n|\r|\n")

@@ -35,8 +35,15 @@ class SourceFile:
     path: Path | None  # None for stdin
     relpath: str
     data: bytes
-    hash: str
     text: str | None = None  # decoded on demand
+    _hash: str | None = None
+
+    @property
+    def hash(self) -> str:
+        """The content hash (computed when the cache needs it)."""
+        if self._hash is None:
+            self._hash = content_hash(self.data)
+        return self._hash
 
 
 @dataclass
@@ -97,13 +104,13 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
             data = path.read_bytes()
         except OSError:
             continue
-        workspace.files[relpath] = SourceFile(path, relpath, data, content_hash(data))
+        workspace.files[relpath] = SourceFile(path, relpath, data)
     for target in targets:
         relpath = _relpath(target, root)
         workspace.display[relpath] = _display(target)
         if stdin is not None:
             data = stdin[1]
-            workspace.files[relpath] = SourceFile(None, relpath, data, content_hash(data))
+            workspace.files[relpath] = SourceFile(None, relpath, data)
         elif relpath not in workspace.files:
             try:
                 data = target.read_bytes()
@@ -111,7 +118,7 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
                 workspace.errors[relpath] = _read_error(target, error)
                 workspace.targets.append(relpath)
                 continue
-            workspace.files[relpath] = SourceFile(target, relpath, data, content_hash(data))
+            workspace.files[relpath] = SourceFile(target, relpath, data)
         workspace.targets.append(relpath)
     return workspace
 
@@ -174,22 +181,65 @@ def summarize_files(files: list[SourceFile], cache: Cache | None = None) -> list
 
 
 def connected(workspace: Workspace, map_: ModuleMap) -> list[str]:
-    """The targets, and every file linked to them by imports, in either direction."""
-    edges: dict[str, set[str]] = {}
-    for relpath, source in workspace.files.items():
-        for target in _imported_files(relpath, source.data, map_):
-            if target != relpath:
-                edges.setdefault(relpath, set()).add(target)
-                edges.setdefault(target, set()).add(relpath)
-    seen: set[str] = set()
-    pending = [t for t in workspace.targets if t in workspace.files]
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        pending.extend(edges.get(current, ()))
-    return sorted(seen)
+    """The targets, and every file linked to them by imports, in either direction: what a
+    checked file uses, and what uses it (its callers' arguments and loops matter). Rounds
+    of a breadth-first search; the files that may import a new one are found by a search
+    of their bytes for its name, and only those are parsed for imports."""
+    files = workspace.files
+    imports: dict[str, set[str]] = {}
+
+    def imports_of(relpath: str) -> set[str]:
+        if relpath not in imports:
+            imports[relpath] = _imported_files(relpath, files[relpath].data, map_) - {relpath}
+        return imports[relpath]
+
+    component = {t for t in workspace.targets if t in files}
+    if len(component) * 2 > len(files):
+        # Most of the project is checked: reading every file's imports is as cheap.
+        frontier = set(files)
+        for relpath in frontier:
+            imports_of(relpath)
+        reverse: dict[str, set[str]] = {}
+        for relpath, targets in imports.items():
+            for target in targets:
+                reverse.setdefault(target, set()).add(relpath)
+        pending = list(component)
+        while pending:
+            current = pending.pop()
+            for other in imports[current] | reverse.get(current, set()):
+                if other not in component:
+                    component.add(other)
+                    pending.append(other)
+        return sorted(component)
+    frontier = set(component)
+    while frontier:
+        new: set[str] = set()
+        for relpath in frontier:
+            new |= imports_of(relpath) - component
+        names = sorted({_importable_name(r).encode() for r in frontier} - {b""})
+        if names:
+            pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n) for n in names) + rb")\b")
+            for relpath, source in files.items():
+                if relpath in component or relpath in new:
+                    continue
+                data = source.data
+                # A substring search first: far cheaper than the regex, and most files fail it.
+                if not any(name in data for name in names) or not pattern.search(data):
+                    continue
+                if imports_of(relpath) & frontier:
+                    new.add(relpath)
+        component |= new
+        frontier = new
+    return sorted(component)
+
+
+def _importable_name(relpath: str) -> str:
+    """The last part of the module name a file is imported by (`pkg/data.py` -> `data`,
+    `pkg/__init__.py` -> `pkg`)."""
+    parts = relpath.rsplit(".", 1)[0].split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return parts[-1] if parts else ""
 
 
 def _imported_files(relpath: str, data: bytes, map_: ModuleMap) -> set[str]:

@@ -59,21 +59,24 @@ class DataloaderNoWorkers(Rule):
             blocker = blocker or "the value comes from elsewhere (a constant or a command-line default); change it there"
         if blocker:
             return Fix(DISPLAY_ONLY, f"{message}; not applied: {blocker}")
-        node = ctx.source.call_node(loader.call.span)
-        if node is None:
-            return Fix(DISPLAY_ONLY, message)
-        if workers is not None:
-            target = argument_node(node, "num_workers", 5)
-            if target is None:
-                return Fix(DISPLAY_ONLY, message)
-            edit = ctx.source.replace_node(target, _expression(value))
-        else:
-            edit = ctx.source.replace_node(node, with_keyword(node, "num_workers", value))
-        if edit is None:
-            return Fix(DISPLAY_ONLY, message)
         # Workers draw their seeds from the main random stream, so later random numbers
         # (dropout, augmentation) change: results differ from run to run of the old code.
-        return Fix(UNSAFE, f"{message} (random streams change with worker processes)", [edit, *imports])
+        unsafe_message = f"{message} (random streams change with worker processes)"
+
+        def build() -> Fix:
+            node = ctx.source.call_node(loader.call.span)
+            if node is None:
+                return Fix(DISPLAY_ONLY, message)
+            if workers is not None:
+                target = argument_node(node, "num_workers", 5)
+                edit = ctx.source.replace_node(target, _expression(value)) if target is not None else None
+            else:
+                edit = ctx.source.replace_node(node, with_keyword(node, "num_workers", value))
+            if edit is None:
+                return Fix(DISPLAY_ONLY, message)
+            return Fix(UNSAFE, unsafe_message, [edit, *imports])
+
+        return Fix(UNSAFE, unsafe_message, build=build)
 
     def _blocker(self, ctx: ModuleContext, loader: LoaderCall) -> str | None:
         """Why worker processes might fail here, or None when they are known to work."""

@@ -54,16 +54,20 @@ class DataloaderNoPinMemory(Rule):
         message = f"Set `pin_memory={value}`"
         if pin is not None and (pin.expr is None or pin.expr[0] != "k"):
             return Fix(DISPLAY_ONLY, f"{message}; not applied: the value comes from elsewhere; change it there")
-        node = ctx.source.call_node(loader.call.span)
-        if node is None:
-            return Fix(DISPLAY_ONLY, message)
-        import libcst as cst
 
-        if pin is not None:
-            target = argument_node(node, "pin_memory", 7)
-            edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
-        else:
-            edit = ctx.source.replace_node(node, with_keyword(node, "pin_memory", value))
-        if edit is None:
-            return Fix(DISPLAY_ONLY, message)
-        return Fix(SAFE, message, [edit, *imports])
+        def build() -> Fix:
+            node = ctx.source.call_node(loader.call.span)
+            if node is None:
+                return Fix(DISPLAY_ONLY, message)
+            import libcst as cst
+
+            if pin is not None:
+                target = argument_node(node, "pin_memory", 7)
+                edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
+            else:
+                edit = ctx.source.replace_node(node, with_keyword(node, "pin_memory", value))
+            if edit is None:
+                return Fix(DISPLAY_ONLY, message)
+            return Fix(SAFE, message, [edit, *imports])
+
+        return Fix(SAFE, message, build=build)

@@ -74,22 +74,27 @@ class TensorCreatedOnCpu(Rule):
             return Fix(DISPLAY_ONLY, message + " (applied only to a `.to(device)`/`.cuda()` chained on the call)")
         if not _names_a_device(ctx, qualname, move):
             return Fix(DISPLAY_ONLY, message + " (the move's target may be another tensor)")
-        node = ctx.source.call_node(call.span)
-        move_node = ctx.source.call_node(move.span)
-        if node is None or move_node is None:
-            return Fix(DISPLAY_ONLY, message)
-        if device is None:
-            device = _device_source(ctx, move_node)
-            if device is None:
-                return Fix(DISPLAY_ONLY, message)
-            message = f"Create the tensor on the device: `torch.{factory}(..., device={device})`"
-        edit = ctx.source.replace_node(move_node, with_keyword(node, "device", device))
-        if edit is None:
-            return Fix(DISPLAY_ONLY, message)
         if factory in api.SAME_VALUES_ON_ANY_DEVICE or (factory == "arange" and _integer_arguments(ctx, qualname, call)):
-            return Fix(SAFE, message, [edit])
-        # Random streams differ between CPU and CUDA; computed values may differ in the last bit.
-        return Fix(UNSAFE, message + " (values differ: another random stream or rounding on the device)", [edit])
+            applicability, note = SAFE, ""
+        else:
+            # Random streams differ between CPU and CUDA; computed values may differ in the last bit.
+            applicability, note = UNSAFE, " (values differ: another random stream or rounding on the device)"
+
+        def build() -> Fix:
+            node = ctx.source.call_node(call.span)
+            move_node = ctx.source.call_node(move.span)
+            if node is None or move_node is None:
+                return Fix(DISPLAY_ONLY, message)
+            spelled = device if device is not None else _device_source(ctx, move_node)
+            if spelled is None:
+                return Fix(DISPLAY_ONLY, message)
+            final = f"Create the tensor on the device: `torch.{factory}(..., device={spelled})`"
+            edit = ctx.source.replace_node(move_node, with_keyword(node, "device", spelled))
+            if edit is None:
+                return Fix(DISPLAY_ONLY, final)
+            return Fix(applicability, final + note, [edit])
+
+        return Fix(applicability, message + note, build=build)
 
 
 def _host_code(ctx: ModuleContext, qualname: str) -> bool:

@@ -321,6 +321,11 @@ class Training:
     def _referenced(self, module: str, qualname: str, name: str) -> bool:
         """Named as a value (not called) in some module of the project: `MODELS = {"a": A}`,
         `builder = A`, `getattr(models, "A")` cannot be seen, a registry can."""
+        return name in self.ev.memo("value-names", None, self._value_names, frozenset())
+
+    def _value_names(self) -> frozenset:
+        """Every name the project's bindings hold as a value (one pass over the project)."""
+        names: set = set()
         for other in self.ev.project.modules():
             summary = self.ev.project.summary(other)
             if summary is None:
@@ -328,9 +333,8 @@ class Training:
             for function in summary.functions.values():
                 for bindings in function.bindings.values():
                     for binding in bindings:
-                        if _names_value(binding.value, name):
-                            return True
-        return False
+                        _collect_value_names(binding.value, names)
+        return frozenset(names)
 
     def runs_per_training_step(self, module: str, qualname: str, call: Call) -> bool:
         """Does this call run once per training step (or more often), not gated?"""
@@ -959,19 +963,20 @@ class Training:
 _NOT_MODELS = re.compile(r"(?i)^(?:log|print|.*loss.*|criterion|.*metric.*|.*token.*|.*process.*|.*transform.*|augment.*|.*scheduler.*|.*optim.*|.*logger.*|.*writer.*|save.*|load.*)$")
 
 
-def _names_value(expr, name: str) -> bool:
-    """Does an expression hold `name` as a value: in a dict, list or tuple display, or
-    alone (a call of it does not count)?"""
+def _collect_value_names(expr, names: set) -> None:
+    """Add the names an expression holds as a value: in a dict, list or tuple display, or
+    alone (a call of it does not count)."""
     tag = expr[0]
     if tag == "n":
-        return expr[1] == name
-    if tag == "a":
-        return expr[2] == name
-    if tag == "t":
-        return any(_names_value(item, name) for item in expr[1])
-    if tag == "d":
-        return any(_names_value(value, name) for _, value in expr[1])
-    return False
+        names.add(expr[1])
+    elif tag == "a":
+        names.add(expr[2])
+    elif tag == "t":
+        for item in expr[1]:
+            _collect_value_names(item, names)
+    elif tag == "d":
+        for _, value in expr[1]:
+            _collect_value_names(value, names)
 
 
 def _strongest(*kinds) -> str | None:
