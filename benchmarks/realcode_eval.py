@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Precision and recall of TL101-TL203 on labelled public training repositories.
 
-    python benchmarks/realcode_eval.py LABELS_DIR REPOS_DIR [--set A,B] [--show fp,fn]
+    python benchmarks/realcode_eval.py LABELS_DIR REPOS_DIR [--only owner+name,...] [--show fp,fn]
 
-LABELS_DIR holds one `<owner>+<name>.json` per repository (see benchmarks/realcode/README.md
-for the format and how the labels were made); REPOS_DIR holds each repository checked out
+LABELS_DIR holds one `<owner>+<name>.json` per repository, in it or in its subdirectories
+(benchmarks/realcode/labels/A, B, ...: see benchmarks/realcode/README.md for the format and
+how the labels were made); REPOS_DIR holds each repository checked out
 at the labelled commit under the same `<owner>+<name>` name. Each repository is checked
 as a user would (`torchlint check --no-cache <repo>`), one process per repository.
 
@@ -71,7 +72,7 @@ def main() -> int:
         for entry in json.loads(args.adjudicated.read_text()):
             verdicts[(entry["repo"], entry["file"], entry["line"], entry["code"])] = entry["verdict"]
     listed = []
-    for label_file in sorted(args.labels.glob("*+*.json")):
+    for label_file in sorted(args.labels.rglob("*+*.json"), key=lambda p: p.name):
         name = label_file.stem
         if args.only and name not in args.only.split(","):
             continue
