@@ -1,7 +1,6 @@
 import ast
 import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest

@@ -2,8 +2,6 @@
 PEP 263, and files no rule can match are still syntax-checked."""
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

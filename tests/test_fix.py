@@ -1,7 +1,6 @@
 """`torchlint fix`: golden before/after pairs, byte-faithful writes, exit codes, and the
 guarantees (compiles, idempotent, nothing written without --apply)."""
 
-import os
 import shutil
 import stat
 import subprocess

@@ -8,19 +8,9 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Callable
 
 SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
-
-
-class Applicability(str, Enum):
-    """safe: same results, cannot start failing; unsafe: opt-in (may change results);
-    display-only: a suggestion, never applied."""
-
-    SAFE = SAFE
-    UNSAFE = UNSAFE
-    DISPLAY_ONLY = DISPLAY_ONLY
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,6 @@ def test_silent_for_large_unknown_prebatched_or_accumulated(lint, setup, loader)
 
 
 def test_threshold_is_configurable(lint):
-    from conftest import actual_findings
-    from textwrap import dedent
     from torchlint.engine import build_rules, lint_source
     from torchlint.settings import RuleOptions
 

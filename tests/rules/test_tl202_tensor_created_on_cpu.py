@@ -139,7 +139,6 @@ def test_silent_without_accelerator_evidence(lint):
 
 
 def test_message_names_the_device_to_use():
-    from textwrap import dedent
 
     from torchlint.engine import build_rules, lint_source
     from torchlint.settings import RuleOptions

@@ -27,10 +27,6 @@ class Project:
         summaries = {relpath: summarize(text) for relpath, text in sources.items()}
         return cls(root, summaries, summaries.get)
 
-    @classmethod
-    def from_summaries(cls, summaries: dict[str, ModuleSummary], root: Path | None = None, extra=()) -> "Project":
-        return cls(root, [*summaries, *extra], summaries.get)
-
     def modules(self) -> list[str]:
         return sorted(self.map.files)
 

@@ -45,6 +45,15 @@ SUMMARY_VERSION = 8
 Expr = list
 UNKNOWN_EXPR: Expr = ["?"]
 
+
+def spelled_name(func: Expr) -> str | None:
+    """The last name a callee is spelled with: `f` for `f(...)` and `x.f(...)`."""
+    if func[0] == "n":
+        return func[1]
+    if func[0] == "a":
+        return func[2]
+    return None
+
 _CUDA_STRING = re.compile(r"^\s*cuda\b")
 _MPS_STRING = re.compile(r"^\s*mps\b")
 # `if step % k == 0`, `if args.debug`, `if i == 0`: code under such a guard does not run
@@ -208,10 +217,6 @@ def to_json(summary: ModuleSummary) -> list:
         [[line, text] for line, text in summary.comments.items()],
         summary.syntax_error,
     ]
-
-
-def _load_binding(d: list) -> Binding:
-    return Binding(*d)
 
 
 def _load_function(d: list) -> Function:

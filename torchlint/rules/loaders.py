@@ -4,7 +4,9 @@ batches go (the project's loops and frameworks that consume them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from torchlint.project.summary import Call
+
+from torchlint.fixes import DISPLAY_ONLY, Fix, argument_node, with_keyword
+from torchlint.project.summary import Call, spelled_name
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.evaluate import BoundArgs
 from torchlint.semantic.training import Consumer
@@ -41,7 +43,7 @@ def _loader_calls(ctx: ModuleContext) -> list[LoaderCall]:
     found = []
     for qualname, index, call in ctx.calls():
         func = call.func
-        name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+        name = spelled_name(func)
         # Loader classes and their subclasses are named so (`DataLoader`, `NeighborLoader`,
         # `ShaDowKHopSampler`, a project's `AudioDataLoader`): a cheap first sieve.
         if not isinstance(name, str):
@@ -63,3 +65,27 @@ def _imported(ctx: ModuleContext, qualname: str, name: str) -> bool:
     if defining is None:
         return False
     return any(b.kind == "import" for b in ctx.function(defining).bindings.get(name, ()))
+
+
+def set_loader_keyword(ctx: ModuleContext, loader: LoaderCall, keyword: str, position: int, given: bool,
+                       value: str, applicability: str, message: str, imports: list) -> Fix:
+    """A fix that sets `keyword=value` on the loader call: replaces the argument given by
+    keyword or at `position` (`given`), or adds the keyword. Its libcst edit is built only
+    when the output shows it; a call libcst cannot place is shown, not applied."""
+
+    def build() -> Fix:
+        node = ctx.source.call_node(loader.call.span)
+        if node is None:
+            return Fix(DISPLAY_ONLY, message)
+        if given:
+            import libcst as cst
+
+            target = argument_node(node, keyword, position)
+            edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
+        else:
+            edit = ctx.source.replace_node(node, with_keyword(node, keyword, value))
+        if edit is None:
+            return Fix(DISPLAY_ONLY, message)
+        return Fix(applicability, message, [edit, *imports])
+
+    return Fix(applicability, message, build=build)

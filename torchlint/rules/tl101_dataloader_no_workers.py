@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, argument_node, module_alias, name_is_free, with_keyword
+from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, module_alias, name_is_free
 from torchlint.rules.base import Finding, Rule
-from torchlint.rules.loaders import LoaderCall, loader_calls
+from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.datasets import CUSTOM_BATCH, ITERABLE_UNSHARDED, class_traits, loader_traits
 from torchlint.semantic.values import Dataset, Function, Instance, only_const
@@ -63,20 +63,7 @@ class DataloaderNoWorkers(Rule):
         # (dropout, augmentation) change: results differ from run to run of the old code.
         unsafe_message = f"{message} (random streams change with worker processes)"
 
-        def build() -> Fix:
-            node = ctx.source.call_node(loader.call.span)
-            if node is None:
-                return Fix(DISPLAY_ONLY, message)
-            if workers is not None:
-                target = argument_node(node, "num_workers", 5)
-                edit = ctx.source.replace_node(target, _expression(value)) if target is not None else None
-            else:
-                edit = ctx.source.replace_node(node, with_keyword(node, "num_workers", value))
-            if edit is None:
-                return Fix(DISPLAY_ONLY, message)
-            return Fix(UNSAFE, unsafe_message, [edit, *imports])
-
-        return Fix(UNSAFE, unsafe_message, build=build)
+        return set_loader_keyword(ctx, loader, "num_workers", 5, workers is not None, value, UNSAFE, unsafe_message, imports)
 
     def _blocker(self, ctx: ModuleContext, loader: LoaderCall) -> str | None:
         """Why worker processes might fail here, or None when they are known to work."""
@@ -113,8 +100,3 @@ def _map_style(ctx: ModuleContext, value) -> bool:
         )
     return False
 
-
-def _expression(code: str):
-    import libcst as cst
-
-    return cst.parse_expression(code)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Iterator
 
 
-from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, argument_node, torch_reference, with_keyword
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
 from torchlint.rules.base import Finding, Rule
-from torchlint.rules.loaders import LoaderCall, loader_calls
+from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS, loader_traits
 from torchlint.semantic.values import only_const
@@ -54,20 +54,4 @@ class DataloaderNoPinMemory(Rule):
         message = f"Set `pin_memory={value}`"
         if pin is not None and (pin.expr is None or pin.expr[0] != "k"):
             return Fix(DISPLAY_ONLY, f"{message}; not applied: the value comes from elsewhere; change it there")
-
-        def build() -> Fix:
-            node = ctx.source.call_node(loader.call.span)
-            if node is None:
-                return Fix(DISPLAY_ONLY, message)
-            import libcst as cst
-
-            if pin is not None:
-                target = argument_node(node, "pin_memory", 7)
-                edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
-            else:
-                edit = ctx.source.replace_node(node, with_keyword(node, "pin_memory", value))
-            if edit is None:
-                return Fix(DISPLAY_ONLY, message)
-            return Fix(SAFE, message, [edit, *imports])
-
-        return Fix(SAFE, message, build=build)
+        return set_loader_keyword(ctx, loader, "pin_memory", 7, pin is not None, value, SAFE, message, imports)

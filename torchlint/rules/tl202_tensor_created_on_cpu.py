@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, UNSAFE, Fix, with_keyword
-from torchlint.project.summary import Call
+from torchlint.project.summary import Call, spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext, expr_text
@@ -27,7 +27,7 @@ class TensorCreatedOnCpu(Rule):
             return
         for qualname, index, call in ctx.calls():
             func = call.func
-            name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+            name = spelled_name(func)
             if name not in api.FILLING_FACTORIES and name not in api.LEGACY_CONSTRUCTORS:
                 continue
             callee = ctx.callee(qualname, call)

@@ -61,7 +61,6 @@ TENSOR_FACTORIES = frozenset(
 # them on the host and copying is pure waste. (`tensor`/`as_tensor` copy host data that
 # exists anyway: `device=` still builds them on the host first.)
 FILLING_FACTORIES = TENSOR_FACTORIES - frozenset(("tensor", "as_tensor", "sparse_coo_tensor", "complex", "polar"))
-RANDOM_FACTORIES = frozenset("rand randn randint randperm normal bernoulli multinomial poisson".split())
 # Factories whose values do not depend on where they are computed.
 SAME_VALUES_ON_ANY_DEVICE = frozenset("zeros ones full eye empty tensor as_tensor tril_indices triu_indices".split())
 
@@ -97,7 +96,6 @@ LEGACY_CONSTRUCTORS = frozenset(
 FILLS = frozenset("fill_ zero_ uniform_ normal_ random_ bernoulli_ exponential_ geometric_".split())
 # Module methods that return the module itself.
 MODULE_SELF_METHODS = frozenset("to cuda cpu float half double bfloat16 train eval requires_grad_ to_empty xpu share_memory".split())
-MOVE_METHODS = frozenset(("to", "cuda"))
 
 NOT_MODULES = (
     "torch.nn.Parameter", "torch.nn.Buffer", "torch.nn.init", "torch.nn.functional", "torch.nn.utils",
@@ -138,18 +136,16 @@ ACCELERATOR = "accelerate.Accelerator"
 IGNITE_TRAINER_FACTORIES = ("ignite.engine.create_supervised_trainer", "ignite.engine.engine.create_supervised_trainer")
 IGNITE_ENGINE = ("ignite.engine.Engine", "ignite.engine.engine.Engine", "ignite.engine.DeterministicEngine")
 
-# Lightning hooks that run once per training batch, and once per epoch.
+# Lightning hooks that run once per training batch.
 LIGHTNING_STEP_HOOKS = frozenset(
     """training_step on_train_batch_start on_train_batch_end on_before_backward on_after_backward
     on_before_optimizer_step on_before_zero_grad optimizer_step backward configure_gradient_clipping
     training_step_end""".split()
 )
-LIGHTNING_EPOCH_HOOKS = frozenset("on_train_epoch_start on_train_epoch_end on_validation_epoch_end training_epoch_end validation_epoch_end".split())
 LIGHTNING_EVAL_STEP_HOOKS = frozenset("validation_step test_step predict_step".split())
-# Hugging Face Trainer methods that run per step when overridden, and callback hooks.
+# Hugging Face Trainer methods that run per step when overridden, and per-step callback hooks.
 HF_TRAINER_STEP_METHODS = frozenset("compute_loss training_step".split())
 HF_CALLBACK_STEP_HOOKS = frozenset("on_step_begin on_step_end on_substep_end on_pre_optimizer_step on_optimizer_step".split())
-HF_CALLBACK_EPOCH_HOOKS = frozenset("on_epoch_begin on_epoch_end on_evaluate".split())
 
 # Public re-exports that point at the same object.
 _CANONICAL_PREFIXES = {

@@ -10,7 +10,7 @@ from torchlint.project.summary import Binding, Call, ModuleSummary
 from torchlint.semantic import api
 from torchlint.semantic.evaluate import BoundArgs, Evaluator
 from torchlint.semantic.training import Training
-from torchlint.semantic.values import UNKNOWN, Bound, External
+from torchlint.semantic.values import UNKNOWN, External
 
 
 class Semantics:
@@ -138,10 +138,6 @@ def expr_text(expr) -> str | None:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return repr(value)
     return None
-
-
-def bound_method_name(value) -> str | None:
-    return value.name if isinstance(value, Bound) else None
 
 
 __all__ = ["ModuleContext", "Semantics", "UNKNOWN", "expr_text"]

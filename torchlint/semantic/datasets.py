@@ -7,6 +7,7 @@ from __future__ import annotations
 from torchlint.semantic import api
 from torchlint.semantic.evaluate import Evaluator
 from torchlint.semantic.values import Dataset, Function, Instance, Seq, Tup
+from torchlint.project.summary import spelled_name
 
 IN_MEMORY = "in-memory"
 ITERABLE_UNSHARDED = "iterable-unsharded"
@@ -116,7 +117,7 @@ def _cheap_sample(ev: Evaluator, module: str, qualname: str, depth: int) -> bool
     frame = (module, qualname)
     for call in function.calls:
         func = call.func
-        name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+        name = spelled_name(func)
         if name in api.CHEAP_SAMPLE_CALLS or name in ("items", "keys", "values"):
             continue
         if depth and func[0] == "a" and func[1] == ["n", function.params[0] if function.params else "self"]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 
-from torchlint.project.summary import Call, Function as FunctionSummary
+from torchlint.project.summary import Call, Function as FunctionSummary, spelled_name
 from torchlint.semantic import api
 from torchlint.semantic.values import (
     EMPTY,
@@ -586,10 +586,6 @@ class Evaluator:
 
     def externals_of(self, module: str, qualname: str) -> frozenset:
         return self.class_chain(module, qualname)[1]
-
-    def is_subclass_of(self, module: str, qualname: str, *externals: str) -> bool:
-        bases = self.externals_of(module, qualname)
-        return any(b in externals or b.startswith(tuple(e + "." for e in externals if e.endswith("*"))) for b in bases)
 
     def is_nn_module_class(self, module: str, qualname: str) -> bool:
         return any(
@@ -1194,7 +1190,7 @@ class Evaluator:
                 for qualname, function in summary.functions.items():
                     for position, call in enumerate(function.calls):
                         func = call.func
-                        name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+                        name = spelled_name(func)
                         if isinstance(name, str):
                             index.setdefault(name, []).append((module, qualname, position))
             self._name_index = index

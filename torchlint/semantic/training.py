@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from torchlint.project.summary import Call
+from torchlint.project.summary import Call, spelled_name
 from torchlint.semantic import api
 from torchlint.semantic.evaluate import Evaluator
 from torchlint.semantic.values import (
@@ -30,8 +30,6 @@ from torchlint.semantic.values import (
     Dataset,
     Bound,
     Class,
-    Const,
-    Device,
     External,
     Framework,
     Function,
@@ -39,7 +37,6 @@ from torchlint.semantic.values import (
     Loader,
     Optimizer,
     Seq,
-    StrPrefix,
     Tensor,
     TorchModule,
     Tup,
@@ -352,7 +349,7 @@ class Training:
         instantiation). Library objects (a tokenizer) and inherited methods (`self.log`)
         are not models."""
         func = call.func
-        spelled = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+        spelled = spelled_name(func)
         if not isinstance(spelled, str) or _NOT_MODELS.search(spelled):
             return False
         function = self.ev.function(module, qualname)

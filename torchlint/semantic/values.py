@@ -211,13 +211,6 @@ class Bound:
     function: Function | None = None  # when it is a project method
 
 
-ACCEL_DEVICES = frozenset(("cuda", "mps", "xpu", "any"))
-
-
-def all_are(values: frozenset, kind: type) -> bool:
-    return bool(values) and all(isinstance(v, kind) for v in values)
-
-
 def only_const(values: frozenset):
     """The one constant all values agree on, or UNKNOWN."""
     if not values:
