@@ -79,3 +79,13 @@ def test_project_runs(project, tmp_path):
 def _local(project: Path, module: str) -> bool:
     head = module.split(".")[0]
     return any((base / f"{head}.py").exists() or (base / head).is_dir() for base in (project, project / "src"))
+
+
+def test_a_module_never_imports_itself():
+    # `from model import FastSpeech2` in utils/model.py names the top-level `model`
+    # package (the script runs from the root), not utils/model.py.
+    from torchlint.project.layout import ModuleMap
+
+    files = ModuleMap(["train.py", "utils/model.py", "utils/tools.py", "model/__init__.py"])
+    assert files.resolve_module("utils/model.py", "model") == "model/__init__.py"
+    assert files.resolve_module("utils/tools.py", "model") == "utils/model.py"  # a sibling, as before

@@ -91,3 +91,57 @@ optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     optimizer.step()
 """
     assert {code for _, code in lint(source, codes={"TL102"})} == {"TL102"}
+
+
+@pytest.mark.parametrize(
+    "move",
+    ["    x = x.type(torch.cuda.FloatTensor)\n",
+     "    x = Variable(x.type(Tensor))\n",
+     '    x = x.type("torch.cuda.FloatTensor")\n'],
+)
+def test_a_copy_to_a_cuda_tensor_type_is_a_move(lint, move):
+    # PyTorch-GAN's idiom: `Tensor = torch.cuda.FloatTensor if cuda else torch.FloatTensor`.
+    script = SCRIPT.replace(
+        "    x, y = x.to(device), y.to(device)\n", move
+    ).replace(
+        "device = {device}\n",
+        "from torch.autograd import Variable\ndevice = {device}\n"
+        "Tensor = torch.cuda.FloatTensor if torch.cuda.is_available() else torch.FloatTensor\n",
+    )
+    assert findings(lint, "DataLoader(ds, batch_size=64, num_workers=4)", script=script) == {"TL102"}
+
+
+def test_a_host_tensor_type_is_no_move(lint):
+    script = SCRIPT.replace("    x, y = x.to(device), y.to(device)\n", "    x = x.type(torch.FloatTensor)\n")
+    assert findings(lint, "DataLoader(ds, batch_size=64, num_workers=4)", script=script) == set()
+
+
+def test_torch_accelerator_counts_as_cuda(lint):
+    device = "torch.accelerator.current_accelerator() if torch.accelerator.is_available() else torch.device('cpu')"
+    assert findings(lint, "DataLoader(ds, batch_size=64, num_workers=4)", device=device) == {"TL102"}
+
+
+def test_a_loop_over_the_rows_of_one_sampled_batch_is_no_use_of_the_loader(lint):
+    # GAN scripts draw one validation batch now and then and loop over its images.
+    script = """
+    import torch
+    from torch.utils.data import DataLoader
+    device = torch.device("cuda")
+    model = torch.nn.Linear(4, 2).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_loader = DataLoader(ds, batch_size=64, num_workers=4, pin_memory=True)
+    val_loader = DataLoader(val_ds, batch_size=8, num_workers=1)
+
+    def sample_images():
+        images = next(iter(val_loader))
+        for image in images:
+            print(model(image.to(device)))
+
+    for step, (x, y) in enumerate(train_loader):
+        loss = model(x.to(device)).sum()
+        loss.backward()
+        optimizer.step()
+        if step % 100 == 0:
+            sample_images()
+    """
+    assert lint(script, codes={"TL102"}) == set()

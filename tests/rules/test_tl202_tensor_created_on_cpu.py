@@ -158,3 +158,46 @@ def test_a_tuple_unpacking_target_is_not_a_read(lint):
 def test_flags_a_mask_computed_from_a_factory_and_moved(lint):
     body = "labels = torch.cat([torch.arange(8) for _ in range(2)])\nmask = (labels[None] == labels[:, None]).float()\nmask = mask.to(device)"
     assert [code for _, code in findings(lint, body)] == ["TL202"]
+
+
+def test_a_copy_to_a_cuda_tensor_type_is_a_move(lint):
+    source = """
+    import torch
+    model = torch.nn.Linear(4, 4).cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    Tensor = torch.cuda.FloatTensor
+    for x in loader:
+        noise = torch.randn(64, 4).type(Tensor)
+        loss = model(x.cuda() + noise).sum()
+        loss.backward()
+        optimizer.step()
+    """
+    assert lint(source, codes={"TL202"}) == {(7, "TL202")}
+
+
+def test_a_single_training_step_called_once_is_set_up(lint):
+    # A demo that runs one step (pytorch/examples' DDP example): no loop runs it.
+    source = """
+    import torch
+
+    def demo_basic(rank):
+        model = torch.nn.Linear(10, 5).to(rank)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
+        outputs = model(torch.randn(20, 10).to(rank))
+        labels = torch.randn(20, 5).to(rank)
+        torch.nn.functional.mse_loss(outputs, labels).backward()
+        optimizer.step()
+
+    def learn(model, optimizer, batch):
+        weights = torch.ones(32).to("cuda")
+        (model(batch) * weights).sum().backward()
+        optimizer.step()
+
+    if __name__ == "__main__":
+        demo_basic(0)
+        model = torch.nn.Linear(10, 32).cuda()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.001)
+        for batch in loader:
+            learn(model, optimizer, batch.cuda())
+    """
+    assert lint(source, codes={"TL202"}) == {(13, "TL202")}

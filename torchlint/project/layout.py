@@ -71,7 +71,9 @@ class ModuleMap:
             return None
         for directory in self._search_dirs(importer):
             found = self._file_for(directory, parts)
-            if found is not None:
+            if found is not None and found != importer:
+                # (`from model import X` inside utils/model.py is the top-level `model`
+                # package, not the module itself)
                 return found
         return None
 

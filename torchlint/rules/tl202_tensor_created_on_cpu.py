@@ -236,6 +236,8 @@ def _move_kind(ctx: ModuleContext, frame, call: Call) -> str | None:
         return None
     if func[2] == "cuda":
         return "cuda"
+    if func[2] == "type":
+        return ctx.ev.tensor_type_device(call, frame)
     if func[2] != "to":
         return None
     kind = ctx.ev.move_device(call, frame)

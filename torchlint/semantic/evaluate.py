@@ -297,7 +297,8 @@ class Evaluator:
             elif isinstance(value, Tup):
                 out.append(union(*value.items) if value.items else EMPTY)
             elif isinstance(value, Tensor):
-                out.append(frozenset([value]))
+                part = value if value.source is None else Tensor(value.device, value.source, value.exact, part=True)
+                out.append(frozenset([part]))
             elif isinstance(value, Dict):
                 out.append(frozenset(Const(k) for k, _ in value.entries) | (EMPTY if value.complete else UNKNOWN_SET))
             else:
@@ -532,7 +533,7 @@ class Evaluator:
                     out.append(frozenset([value]))
                 elif not value.exact and value.source is not None and attr not in ("shape", "dtype", "ndim", "num_nodes", "num_graphs", "num_edges"):
                     # A field of a batch object (PyG's `batch.x`, `batch.edge_index`): its tensors.
-                    out.append(frozenset([Tensor(value.device, value.source, exact=False)]))
+                    out.append(frozenset([Tensor(value.device, value.source, False, value.part)]))
                 else:
                     out.append(UNKNOWN_SET)
             elif isinstance(value, Loader):
@@ -786,11 +787,13 @@ class Evaluator:
         """A method of a value we model (torch objects, parsers, frameworks)."""
         if isinstance(receiver, Tensor):
             if name == "to":
-                return frozenset([Tensor(self.move_target(call, frame, receiver.device), receiver.source, receiver.exact)])
+                return frozenset([Tensor(self.move_target(call, frame, receiver.device), receiver.source, receiver.exact, receiver.part)])
             if name == "cuda":
-                return frozenset([Tensor("accel", receiver.source, receiver.exact)])
+                return frozenset([Tensor("accel", receiver.source, receiver.exact, receiver.part)])
             if name == "cpu":
-                return frozenset([Tensor("host", receiver.source, receiver.exact)])
+                return frozenset([Tensor("host", receiver.source, receiver.exact, receiver.part)])
+            if name == "type" and self.tensor_type_device(call, frame) is not None:
+                return frozenset([Tensor("accel", receiver.source, receiver.exact, receiver.part)])
             if name in api.TENSOR_METHODS:
                 return frozenset([receiver])
             # A batch of a loader may be a dict of tensors (the default collate keeps dicts).
@@ -870,6 +873,23 @@ class Evaluator:
             if values and all(v is UNKNOWN or isinstance(v, Opaque) for v in values) and arg[0] in ("n", "a") and not self.spelled_like_dtype(arg):
                 return "any"  # `.to(other)`: another tensor (or a device); not a dtype by its name
             return None
+        return None
+
+    def tensor_type_device(self, call: Call, frame: tuple) -> str | None:
+        """`.type(torch.cuda.FloatTensor)`, a name bound to such a type, or its string name:
+        a copy to CUDA ("cuda"); None for host types and dtypes."""
+        args = call.args[:1] or [value for keyword, value in call.keywords if keyword == "dtype"]
+        if not args or args[0][0] == "*":
+            return None
+        for value in self.eval(args[0], frame):
+            if isinstance(value, External):
+                name = value.qualname
+            elif isinstance(value, Const) and isinstance(value.value, str):
+                name = value.value
+            else:
+                continue
+            if name.startswith("torch.cuda.") and name.endswith("Tensor"):
+                return "cuda"
         return None
 
     def spelled_like_dtype(self, expr) -> bool:

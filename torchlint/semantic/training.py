@@ -174,10 +174,10 @@ class Training:
         frame = (module, qualname)
         sources = set()
         if loop.iter is not None:
-            sources |= batch_sources(self.ev.eval(["e", loop.iter], frame))
+            sources |= batch_sources(self.ev.eval(["e", loop.iter], frame), parts=False)
         for call in function.calls:
             if call.loops and call.loops[-1] == index and call.func == ["n", "next"] and call.args:
-                sources |= batch_sources(self.ev.elements(self.ev.eval(call.args[0], frame)))
+                sources |= batch_sources(self.ev.elements(self.ev.eval(call.args[0], frame)), parts=False)
         return frozenset(sources)
 
     # -- frequency ---------------------------------------------------------------------------
@@ -258,12 +258,14 @@ class Training:
                         self._root_evidence[root] = "cuda"
                         add(Function(module, info.methods[name]), why, root)
         # A function that runs a training step when called (`loss.backward()` outside any
-        # loop of its own): its body runs once per training step, however often it is
-        # called (every k environment steps in reinforcement learning, say).
+        # loop of its own) and is called from a loop: its body runs once per training
+        # step, however often that is (every k environment steps in reinforcement
+        # learning, say). Called once (a demo's single step), it is set-up code.
         for module, qualname, index in self.ev.calls_named("backward", "manual_backward", "step"):
             function = self.ev.function(module, qualname)
             call = function.calls[index]
-            if not call.loops and not call.decorator and function.kind == "function" and self.is_step_call(module, qualname, call):
+            if (not call.loops and not call.decorator and function.kind == "function"
+                    and self.is_step_call(module, qualname, call) and self._called_in_a_loop(module, qualname)):
                 add(Function(module, qualname), "runs a training step", (module, qualname, "train"))
         for _, function in self.ev.ignite_engines():
             kind = "train" if self.trains_once(function.module, function.qualname) else "eval"
@@ -295,6 +297,17 @@ class Training:
                             for root in new_roots:
                                 add(Function(other, info.methods["forward"]),
                                     "forward() of a module class (the trained model is not resolved)", root)
+
+    def _called_in_a_loop(self, module: str, qualname: str, depth: int = 3) -> bool:
+        """Is the function called inside a loop, directly or through up to `depth` callers?"""
+        if depth == 0:
+            return False
+        for caller_module, caller, index, _ in self.ev.callers(module, qualname):
+            if self.ev.function(caller_module, caller).calls[index].loops:
+                return True
+            if self._called_in_a_loop(caller_module, caller, depth - 1):
+                return True
+        return False
 
     def _built(self, module: str, qualname: str) -> bool:
         """Is the class instantiated somewhere in the project (by name, a registry entry or
@@ -423,12 +436,13 @@ class Training:
     # -- moves ---------------------------------------------------------------------------------
 
     def moves(self) -> list:
-        """Every `.to(...)`, `.cuda()`, `.to_empty(...)` call of the project towards an
-        accelerator: [(module, qualname, call, receiver values, device kind)]."""
+        """Every `.to(...)`, `.cuda()`, `.to_empty(...)`, `.type(torch.cuda.FloatTensor)`
+        call of the project towards an accelerator: [(module, qualname, call, receiver
+        values, device kind)]."""
         if self._moves is None:
             found = []
             ev = self.ev
-            for module, qualname, index in ev.calls_named("to", "cuda", "to_empty", "xpu"):
+            for module, qualname, index in ev.calls_named("to", "cuda", "to_empty", "xpu", "type"):
                 function = ev.function(module, qualname)
                 call = function.calls[index]
                 if call.func[0] != "a":
@@ -441,6 +455,8 @@ class Training:
                     kind = "xpu"
                 elif name == "to_empty":
                     kind = "any"
+                elif name == "type":
+                    kind = ev.tensor_type_device(call, frame)
                 else:
                     kind = ev.move_device(call, frame)
                 if kind is None or kind in ("cpu", "meta"):
@@ -906,7 +922,9 @@ class Training:
                             kind = concrete(self.ev.device_kind(self.ev.eval(call.args[0], frame)))
                         elif q == api.ACCELERATOR:
                             kind = "accel"
-                elif spelled is not None and spelled.startswith(("torch.backends.mps", "torch.xpu", "torch.accelerator")):
+                elif spelled is not None and spelled.startswith("torch.accelerator"):
+                    kind = "cuda"  # the current accelerator: CUDA where there is one
+                elif spelled is not None and spelled.startswith(("torch.backends.mps", "torch.xpu")):
                     kind = "accel"
             for keyword, value in call.keywords:
                 if keyword == "device_map":
@@ -985,15 +1003,16 @@ def _strongest(*kinds) -> str | None:
     return None
 
 
-def batch_sources(values) -> frozenset:
-    """Loader sites of the batch tensors among these values (inside tuples too)."""
+def batch_sources(values, parts: bool = True) -> frozenset:
+    """Loader sites of the batch tensors among these values (inside tuples too); with
+    `parts=False`, not of the rows or fields reached by iterating a batch."""
     found = set()
     stack = list(values)
     seen = 0
     while stack and seen < 200:
         seen += 1
         value = stack.pop()
-        if isinstance(value, Tensor) and value.source is not None:
+        if isinstance(value, Tensor) and value.source is not None and (parts or not value.part):
             found.add(value.source)
         elif isinstance(value, Tup):
             for item in value.items:

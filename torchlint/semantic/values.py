@@ -113,11 +113,14 @@ class TorchModule:
 @dataclass(frozen=True, slots=True)
 class Tensor:
     """device: "host", "accel" or "any". `source` is the DataLoader site a batch tensor
-    comes from; `exact` says it is a tensor (default collate), not any custom batch."""
+    comes from; `exact` says it is a tensor (default collate), not any custom batch;
+    `part`: a row or field reached by iterating a batch (still the batch's data, so its
+    moves move the batch, but a loop over it is no loop over the loader)."""
 
     device: str = "any"
     source: Site | None = None
     exact: bool = True
+    part: bool = False
 
 
 @dataclass(frozen=True, slots=True)
