@@ -168,7 +168,9 @@ def test_small_batch_threshold_option(tmp_path):
     source = CLEAN.replace("batch_size=64", "batch_size=24")
     (tmp_path / "train.py").write_text(source)
     assert run("check", cwd=tmp_path).returncode == 0
-    (tmp_path / "pyproject.toml").write_text("[tool.torchlint.small-batch-size]\nthreshold = 32\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.torchlint]\nextend-select = ["TL103"]\n[tool.torchlint.small-batch-size]\nthreshold = 32\n'
+    )
     result = run("check", "--output-format", "concise", cwd=tmp_path)
     assert "TL103 Training DataLoader uses `batch_size=24`" in out(result)
 
@@ -289,7 +291,7 @@ def test_rule_and_rules_commands(tmp_path):
     assert bad.returncode == 2 and "unknown rule `TL999`" in err(bad)
     listing = json.loads(out(run("rules", "--output-format", "json", cwd=tmp_path)))
     assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL201", "TL202", "TL203"]
-    assert all(r["default"] for r in listing)
+    assert [r["code"] for r in listing if not r["default"]] == ["TL103"]
 
 
 def test_version(tmp_path):
@@ -307,3 +309,11 @@ def test_a_directory_named_explicitly_is_walked_even_if_gitignored(project):
     assert "cache/deep/t.py:5:10: TL101" in out(result)
     result = run("check", "--force-exclude", "cache/deep/t.py", cwd=project)
     assert out(result).strip() == "All checks passed!"
+
+
+def test_small_batch_size_is_opt_in(tmp_path):
+    # TL103 is off by default (half its findings on real code are prescribed batch sizes).
+    (tmp_path / "train.py").write_text(CLEAN.replace("batch_size=64", "batch_size=4"))
+    assert run("check", cwd=tmp_path).returncode == 0
+    result = run("check", "--extend-select", "TL103", "--output-format", "concise", cwd=tmp_path)
+    assert "TL103 Training DataLoader uses `batch_size=4`" in out(result)
