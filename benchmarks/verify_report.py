@@ -59,8 +59,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"`{report['command']}` on {report['machine']}, {date.today().isoformat()}",
         "",
-        "| fixture | rules fixed | fix safety | same results (max diff) | speedup (median, range) | steps/s before → after |",
-        "|---|---|---|---|---|---|",
+        "| fixture | rules fixed | fix safety | same results (max diff) | speedup (median, range) | steps/s before → after | host-device syncs before → after | peak memory |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for entry in report["fixtures"]:
         same = "" if entry["equivalent"] is None else ("yes" if entry["equivalent"] else "no") + f" ({entry['max_difference']:.2g})"
@@ -71,14 +71,26 @@ def markdown(report: dict) -> str:
             speed = entry["speedup_note"] or ""
         rate = _rates(entry)
         status = "" if entry["status"] == "ok" else f" ({entry['status']})"
-        lines.append(f"| {entry['name']}{status} | {', '.join(entry['rules'])} | {entry['fix_safety'] or ''} | {same} | {speed} | {rate} |")
+        syncs = entry.get("host_device_syncs")
+        syncs = f"{syncs[0]} → {syncs[1]}" if syncs else ("not counted on cpu" if report["machine"].find("CPU") >= 0 else "")
+        lines.append(f"| {entry['name']}{status} | {', '.join(entry['rules'])} | {entry['fix_safety'] or ''} | {same} | {speed} "
+                     f"| {rate} | {syncs} | {_memory(entry)} |")
     return "\n".join(lines) + "\n"
+
+
+def _memory(entry: dict) -> str:
+    runs = entry["fixed"]
+    peaks = [m["peak_memory_bytes"] for m in runs if m.get("peak_memory_bytes")]
+    total = next((m["device_memory_bytes"] for m in runs if m.get("device_memory_bytes")), None)
+    if not peaks or not total:
+        return ""
+    return f"{max(peaks) / 2**30:.2f} of {total / 2**30:.0f} GiB ({max(peaks) / total:.0%})"
 
 
 def _rates(entry: dict) -> str:
     def rate(runs):
-        """Median over the runs of steps per second (after the first step)."""
-        rates = sorted(len(t) / sum(t) for run in runs if (t := (run.get("step_times_s") or [])[1:]))
+        """Median over the runs of steps per second over the timed window."""
+        rates = sorted(run["timed_steps"] / run["timed_window_s"] for run in runs if run.get("timed_window_s"))
         return rates[len(rates) // 2] if rates else None
 
     before, after = rate(entry["original"]), rate(entry["fixed"])

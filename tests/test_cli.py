@@ -25,7 +25,9 @@ TRAINING = dedent(
         optimizer.step()
     """
 )
-CLEAN = TRAINING.replace("batch_size=64)", "batch_size=64, num_workers=4, pin_memory=True)")
+CLEAN = TRAINING.replace("batch_size=64)", "batch_size=64, num_workers=4, pin_memory=True)").replace(
+    "x = x.to(device)", "x = x.to(device, non_blocking=True)"
+)
 
 
 def run(*args, cwd: Path, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
@@ -290,7 +292,7 @@ def test_rule_and_rules_commands(tmp_path):
     bad = run("rule", "TL999", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown rule `TL999`" in err(bad)
     listing = json.loads(out(run("rules", "--output-format", "json", cwd=tmp_path)))
-    assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL201", "TL202", "TL203"]
+    assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL303", "TL401"]
     assert [r["code"] for r in listing if not r["default"]] == ["TL103"]
 
 

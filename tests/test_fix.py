@@ -92,7 +92,7 @@ def test_exit_codes(tmp_path):
     result = run("fix", "--apply", "--isolated", "b.py", cwd=tmp_path)
     assert result.returncode == 1  # TL101 remains without --unsafe-fixes
     text = result.stdout.decode()
-    assert "Fixed 2 errors (TL102 x2)." in text
+    assert "Fixed 6 errors (TL102 x2, TL105 x4)." in text  # pinned, then non-blocking copies
     assert "TL101 (2): unsafe fix available with --unsafe-fixes" in text
 
 

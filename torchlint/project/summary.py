@@ -40,7 +40,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-SUMMARY_VERSION = 8
+SUMMARY_VERSION = 9
 
 Expr = list
 UNKNOWN_EXPR: Expr = ["?"]
@@ -59,6 +59,8 @@ _MPS_STRING = re.compile(r"^\s*mps\b")
 # `if step % k == 0`, `if args.debug`, `if i == 0`: code under such a guard does not run
 # on every iteration of the loop around it.
 GATE_EVERY_K, GATE_FLAG, GATE_ONCE, GATE_EXCEPT, GATE_RARE = "every-k", "flag", "once", "except", "rare"
+GATE_EVAL = "eval"  # the evaluation-mode path of a module (`if not self.training:`)
+GATE_TYPE = "type"  # a branch for one type of value among several
 
 _BINOPS = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
@@ -94,6 +96,9 @@ class Call:
     with_block: int = -1  # the innermost enclosing `with` of the function, or -1
     decorator: bool = False  # a decorator expression (runs once, at definition time)
     conditional: bool = False  # inside an if/try/loop/match of its function
+    statement_line: int = 0  # the first line of the statement the call is part of
+    branch: bool = False  # inside an if/else/except between it and its innermost loop (or its function)
+    guard: int = -1  # the host use (an `if` test) of the innermost `if` around it, or -1
 
 
 @dataclass(slots=True)
@@ -104,6 +109,7 @@ class Loop:
     parent: int  # the enclosing loop, or -1
     gate: str  # a guard between this loop and its parent loop
     breaks: bool = False  # a `break` (or `return`) leaves it early: it may not run to the end
+    branch: bool = False  # inside an if/else/except between it and its parent loop (or its function)
 
 
 @dataclass(slots=True)
@@ -111,6 +117,22 @@ class With:
     contexts: list  # the context-manager Exprs
     span: Span
     parent: int  # the enclosing `with`, or -1
+
+
+@dataclass(slots=True)
+class HostUse:
+    """A value the host reads without a call: the test of an `if`/`while`/`assert`/ternary
+    ("test"), or a field of an f-string or a `%` operand ("format"). On an accelerator
+    tensor, each one waits for the device."""
+
+    kind: str
+    expr: Expr
+    span: Span
+    loops: list
+    gate: str
+    conditional: bool = False
+    statement_line: int = 0
+    guard: int = -1  # the host use (an `if` test) of the innermost `if` around it, or -1
 
 
 @dataclass(slots=True)
@@ -151,6 +173,8 @@ class Function:
     yields: list | None = None  # a generator's yielded Exprs (`yield from x`: ["e", x]); None for functions
     cuda_strings: int = 0
     mps_strings: int = 0
+    host_uses: list = field(default_factory=list)  # [HostUse]
+    attr_stores: list = field(default_factory=list)  # attribute names assigned (`x.requires_grad = True`)
 
 
 @dataclass(slots=True)
@@ -194,10 +218,12 @@ def _function(f: Function) -> list:
         f.name, f.qualname, _span(f.span), f.kind, f.params, f.param_kinds, f.defaults, f.parent, f.owner,
         f.defined_in, f.decorators, {k: [_binding(b) for b in v] for k, v in f.bindings.items()}, f.item_stores, f.globals,
         [[c.func, c.args, c.keywords, _span(c.span), c.loops, c.gate, c.statement, c.with_block, c.decorator,
-          c.conditional] for c in f.calls],
-        [[lp.kind, lp.iter, _span(lp.span), lp.parent, lp.gate, lp.breaks] for lp in f.loops],
+          c.conditional, c.statement_line, c.branch, c.guard] for c in f.calls],
+        [[lp.kind, lp.iter, _span(lp.span), lp.parent, lp.gate, lp.breaks, lp.branch] for lp in f.loops],
         [[w.contexts, _span(w.span), w.parent] for w in f.withs],
         f.returns, f.yields, f.cuda_strings, f.mps_strings,
+        [[u.kind, u.expr, _span(u.span), u.loops, u.gate, u.conditional, u.statement_line, u.guard] for u in f.host_uses],
+        f.attr_stores,
     ]
 
 
@@ -221,14 +247,15 @@ def to_json(summary: ModuleSummary) -> list:
 
 def _load_function(d: list) -> Function:
     (name, qualname, span, kind, params, param_kinds, defaults, parent, owner, defined_in, decorators, bindings,
-     item_stores, globals_, calls, loops, withs, returns, yields, cuda, mps) = d
+     item_stores, globals_, calls, loops, withs, returns, yields, cuda, mps, host_uses, attr_stores) = d
     return Function(
         name, qualname, Span(*span), kind, params, param_kinds, defaults, parent, owner, defined_in, decorators,
         {k: [Binding(*b) for b in v] for k, v in bindings.items()}, item_stores, globals_,
-        [Call(c[0], c[1], c[2], Span(*c[3]), c[4], c[5], c[6], c[7], c[8], c[9]) for c in calls],
-        [Loop(lp[0], lp[1], Span(*lp[2]), lp[3], lp[4], lp[5]) for lp in loops],
+        [Call(c[0], c[1], c[2], Span(*c[3]), c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11], c[12]) for c in calls],
+        [Loop(lp[0], lp[1], Span(*lp[2]), lp[3], lp[4], lp[5], lp[6]) for lp in loops],
         [With(w[0], Span(*w[1]), w[2]) for w in withs],
         returns, yields, cuda, mps,
+        [HostUse(u[0], u[1], Span(*u[2]), u[3], u[4], u[5], u[6], u[7]) for u in host_uses], attr_stores,
     )
 
 
@@ -301,11 +328,13 @@ class _Scope:
     reads: dict = field(default_factory=dict)  # name -> [[order, line, col, call]]
     owner_class: Class | None = None  # for methods: where `self.x = ...` goes
     self_name: str | None = None
+    tests: list = field(default_factory=list)  # host-use indexes of the `if` tests around
 
 
 class _Builder:
     def __init__(self, source: str) -> None:
         self.lines = source.splitlines()
+        self.statement_line = 1
         self.functions: dict[str, Function] = {}
         self.classes: dict[str, Class] = {}
         self.has_main_guard = False
@@ -412,6 +441,8 @@ class _Builder:
             self.bind_target(target.value, UNKNOWN_EXPR, kind, statement)
         elif isinstance(target, ast.Attribute):
             scope = self.scope
+            if target.attr not in scope.function.attr_stores:
+                scope.function.attr_stores.append(target.attr)
             if (
                 scope.owner_class is not None
                 and isinstance(target.value, ast.Name)
@@ -457,8 +488,17 @@ class _Builder:
     # -- statements ----------------------------------------------------------------
 
     def body(self, statements) -> None:
+        scope = self.scope
+        pushed = 0
         for statement in statements:
             self.statement(statement)
+            rest = _gate_after(statement)
+            if rest:
+                # `if step % k != 0: return` (or `continue`): the rest of the block runs every
+                # k steps; `if self.training: return loss`: the rest runs in evaluation.
+                scope.guards.append((rest, len(scope.loops)))
+                pushed += 1
+        del scope.guards[len(scope.guards) - pushed :]
 
     def block(self, statements) -> None:
         self.scope.conditional += 1
@@ -466,6 +506,7 @@ class _Builder:
         self.scope.conditional -= 1
 
     def statement(self, node) -> None:
+        self.statement_line = node.lineno
         handler = getattr(self, "on_" + type(node).__name__, None)
         if handler is not None:
             handler(node)
@@ -540,18 +581,21 @@ class _Builder:
             self.bind(alias.asname or alias.name, ["imp", module, alias.name, node.level], "import", node)
 
     def on_If(self, node: ast.If) -> None:
-        self.expr(node.test)
+        self.host_use("test", node.test, self.expr(node.test))
         scope = self.scope
+        scope.tests.append(len(scope.function.host_uses) - 1)
         if scope.function.kind == "module" and _is_main_guard(node.test):
             self.has_main_guard = True
         gate = _gate_of(node.test)
-        scope.guards.append((gate, len(scope.loops)))
+        mode = _training_test(node.test)
+        scope.guards.append((GATE_EVAL if mode is False else gate, len(scope.loops)))
         self.block(node.body)
         scope.guards.pop()
         # `else` runs when the guard does not: most iterations, for an every-k guard.
-        scope.guards.append(("", len(scope.loops)))
+        scope.guards.append((GATE_EVAL if mode is True else "", len(scope.loops)))
         self.block(node.orelse)
         scope.guards.pop()
+        scope.tests.pop()
 
     def on_For(self, node) -> None:
         iterable = self.expr(node.iter)
@@ -560,16 +604,19 @@ class _Builder:
     on_AsyncFor = on_For
 
     def on_While(self, node: ast.While) -> None:
-        self.expr(node.test)
-        self.loop(node, "while", None)
+        # The test runs each iteration: recorded inside the loop.
+        self.loop(node, "while", None, test=node.test)
 
-    def loop(self, node, kind: str, iterable: Expr | None) -> None:
+    def loop(self, node, kind: str, iterable: Expr | None, test=None) -> None:
         scope = self.scope
         function = scope.function
         index = len(function.loops)
-        function.loops.append(Loop(kind, iterable, self.span(node), scope.loops[-1] if scope.loops else -1, self.gate()))
+        function.loops.append(Loop(kind, iterable, self.span(node), scope.loops[-1] if scope.loops else -1, self.gate(),
+                                   branch=self.in_branch()))
         scope.loops.append(index)
         scope.conditional += 1
+        if test is not None:
+            self.host_use("test", test, self.expr(test))
         if kind == "for":
             self.visit_target(node.target)
             self.bind_target(node.target, ["e", iterable], "loop", node)
@@ -700,6 +747,18 @@ class _Builder:
                 return kind
         return ""
 
+    def in_branch(self) -> bool:
+        """Inside an if/else/except since the innermost loop (or the function) began."""
+        depth = len(self.scope.loops)
+        return any(loop_depth >= depth for _, loop_depth in self.scope.guards)
+
+    def host_use(self, kind: str, node, expr: Expr) -> None:
+        scope = self.scope
+        scope.function.host_uses.append(
+            HostUse(kind, expr, self.span(node), list(scope.loops), self.gate(), scope.conditional > 0, self.statement_line,
+                    scope.tests[-1] if scope.tests else -1)
+        )
+
     def expr(self, node) -> Expr:
         if node is None:
             return UNKNOWN_EXPR
@@ -729,11 +788,12 @@ class _Builder:
             if isinstance(part, ast.Constant) and isinstance(part.value, str):
                 prefix += part.value
             else:
-                self.expr(part)
                 break
         for part in node.values:
             if isinstance(part, ast.FormattedValue):
-                self.expr(part.value)
+                self.host_use("format", part.value, self.expr(part.value))
+                if part.format_spec is not None:
+                    self.expr(part.format_spec)
         if _CUDA_STRING.match(prefix):
             self.scope.function.cuda_strings += 1
         return ["s", prefix]
@@ -766,7 +826,9 @@ class _Builder:
         index = len(function.calls)
         function.calls.append(
             Call(func, args, keywords, self.span(node), list(scope.loops), self.gate(),
-                 with_block=scope.withs[-1] if scope.withs else -1, conditional=scope.conditional > 0)
+                 with_block=scope.withs[-1] if scope.withs else -1, conditional=scope.conditional > 0,
+                 statement_line=self.statement_line, branch=self.in_branch(),
+                 guard=scope.tests[-1] if scope.tests else -1)
         )
         if receiver_read is not None:
             receiver_read[3] = index
@@ -796,7 +858,13 @@ class _Builder:
         return ["i", base, index]
 
     def e_BinOp(self, node: ast.BinOp) -> Expr:
-        return ["b", _BINOPS.get(type(node.op), "?"), self.expr(node.left), self.expr(node.right)]
+        left, right = self.expr(node.left), self.expr(node.right)
+        if isinstance(node.op, ast.Mod) and left[0] in ("k", "s") and isinstance(left[1], str):
+            # `"loss %.3f" % loss`: each operand is formatted on the host
+            operands = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+            for operand, value in zip(operands, right[1] if right[0] == "t" else [right]):
+                self.host_use("format", operand, value)
+        return ["b", _BINOPS.get(type(node.op), "?"), left, right]
 
     def e_Compare(self, node: ast.Compare) -> Expr:
         left = self.expr(node.left)
@@ -805,11 +873,24 @@ class _Builder:
             return ["b", _COMPARISONS.get(type(node.ops[0]), "?"), left, rights[0]]
         return UNKNOWN_EXPR
 
+    def e_BoolOp(self, node: ast.BoolOp) -> Expr:
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        values = [self.expr(v) for v in node.values]
+        result = values[0]
+        for value in values[1:]:
+            result = ["b", op, result, value]
+        return result
+
     def e_UnaryOp(self, node: ast.UnaryOp) -> Expr:
         return ["u", _UNARY.get(type(node.op), "?"), self.expr(node.operand)]
 
+    def on_Assert(self, node: ast.Assert) -> None:
+        self.host_use("test", node.test, self.expr(node.test))
+        if node.msg is not None:
+            self.expr(node.msg)
+
     def e_IfExp(self, node: ast.IfExp) -> Expr:
-        self.expr(node.test)
+        self.host_use("test", node.test, self.expr(node.test))
         scope = self.scope
         scope.conditional += 1
         result = ["if", self.expr(node.body), self.expr(node.orelse)]
@@ -853,7 +934,8 @@ class _Builder:
         for generator in node.generators:
             iterable = self.expr(generator.iter)
             index = len(function.loops)
-            function.loops.append(Loop("comp", iterable, self.span(node), scope.loops[-1] if scope.loops else -1, self.gate()))
+            function.loops.append(Loop("comp", iterable, self.span(node), scope.loops[-1] if scope.loops else -1, self.gate(),
+                                       branch=self.in_branch()))
             scope.loops.append(index)
             entered += 1
             self.bind_target(generator.target, ["e", iterable], "loop", node)
@@ -924,6 +1006,51 @@ _RARE_CHECKS = frozenset(("isnan", "isinf", "isfinite", "is_nan", "is_inf"))
 _COUNTER = re.compile(r"(?i)step|iter|idx|index|batch|epoch|count|update|^(?:i|j|k|n|t|it|itr|b|e|ep|T)$")
 
 
+_SETTINGS = re.compile(r"^(args|opt|opts|cfg|config|conf|hparams|hp|flags|FLAGS|params|options|settings)$")
+
+
+def _gate_after(statement) -> str:
+    """The gate on the statements that follow an early exit: `if <test>: return/continue`
+    lets the rest run only when the test fails."""
+    if not isinstance(statement, ast.If) or statement.orelse or not statement.body:
+        return ""
+    if not isinstance(statement.body[-1], (ast.Return, ast.Raise, ast.Continue)):
+        return ""
+    test = statement.test
+    if _training_test(test) is True:
+        return GATE_EVAL
+    # `if step % k != 0:` / `if step % k:` skips all but every k-th step.
+    modulo = test.left if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.NotEq) else test
+    if isinstance(modulo, ast.BinOp) and isinstance(modulo.op, ast.Mod) and _counts(modulo.left):
+        return GATE_EVERY_K
+    # `if not args.log_images: return`: the rest runs only with the option on.
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) and _gate_of(test.operand) == GATE_FLAG:
+        return GATE_FLAG
+    return ""
+
+
+def _training_test(test) -> bool | None:
+    """True for `self.training` (or `model.training`), False for `not self.training`."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _training_test(test.operand)
+        return None if inner is None else not inner
+    if isinstance(test, ast.Attribute) and test.attr == "training":
+        return True
+    return None
+
+
+def _is_setting(expr) -> bool:
+    """`args.x`, `cfg.train.x`, `self.config.x`: a value of the run's configuration."""
+    if not isinstance(expr, ast.Attribute):
+        return False
+    root = expr.value
+    while isinstance(root, ast.Attribute):
+        if _SETTINGS.match(root.attr):
+            return True
+        root = root.value
+    return isinstance(root, ast.Name) and bool(_SETTINGS.match(root.id))
+
+
 def _counts(expr) -> bool:
     """`step % 10`, `(i + 1) % k`: the left side of an every-k test is a counter. A
     modulo of sizes (`(seq_len + pred_len) % period`) is no cadence."""
@@ -954,6 +1081,12 @@ def _gate_of(test) -> str:
         numbers = [s for s in sides if isinstance(s, ast.Constant) and type(s.value) is int]
         if numbers or any(isinstance(s, ast.BinOp) for s in sides):
             return GATE_ONCE  # `i == 0`, `step == total_steps - 1`
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance":
+        return GATE_TYPE  # `if isinstance(v, torch.Tensor):` handles values that may not be
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        sides = [test.left, test.comparators[0]]
+        if any(_is_setting(side) for side in sides) and any(isinstance(side, ast.Constant) for side in sides):
+            return GATE_FLAG  # `if args.empty_cache_level >= 1:`: a setting, fixed for the run
     target = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
     if isinstance(target, (ast.Name, ast.Attribute)):
         spelled = target.id if isinstance(target, ast.Name) else target.attr

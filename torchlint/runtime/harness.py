@@ -1,17 +1,26 @@
 """Run one training script as `__main__` and observe it from outside, through PyTorch's
 own hooks. This runs in a fresh child process started by `torchlint verify`:
 
-    python -m torchlint.runtime.harness RESULT.json PARAMS.pt MAX_STEPS SEED SCRIPT [ARGS...]
+    python -m torchlint.runtime.harness RESULT.json PARAMS.pt MAX_STEPS SEED MODE SOURCE SCRIPT [ARGS...]
 
-- optimizer steps: the global optimizer step post-hook counts them, times them and stops
-  the run cleanly after MAX_STEPS (0: no limit);
+SOURCE is the file to run (a fixed version, in a temporary directory); SCRIPT is the path
+it runs as: its `__file__`, `sys.argv[0]` and the first entry of `sys.path`, so that a
+fixed copy finds what the original finds without being written beside it.
+
+- optimizer steps: the global optimizer step post-hook counts them and stops the run
+  cleanly after MAX_STEPS (0: no limit);
+- timing (MODE "timed"): the device is synchronised only at the edges of the timed
+  window, after the warm-up step and at the end, so the CPU may run ahead of the GPU as
+  it does without torchlint; throughput is steps over that window;
+- syncs (MODE "syncs", CUDA only, never timed): host-device synchronisations counted
+  through `torch.cuda.set_sync_debug_mode("warn")`;
 - data wait: time spent in `next()` on DataLoader iterators;
-- the trained parameters (every optimizer's parameter groups) are saved at the end, for
-  the caller to compare two runs;
+- the trained parameters (every optimizer's parameter groups) and the buffers of the
+  modules that own them (batch-norm statistics) are saved at the end, for the caller to
+  compare runs;
 - seeds for `random`, numpy and torch are set before the script starts;
-- on CUDA: synchronised step timing, peak memory, GPU utilisation sampled through NVML
-  where `nvidia-ml-py` is installed, and the number of host-device synchronisations
-  reported by `torch.cuda.set_sync_debug_mode("warn")`.
+- on CUDA: peak memory against the device's memory, and GPU utilisation sampled through
+  NVML where `nvidia-ml-py` is installed.
 """
 
 from __future__ import annotations
@@ -19,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import runpy
 import sys
 import threading
 import time
@@ -31,8 +39,11 @@ class StopRun(BaseException):
     `except Exception:` cannot swallow it."""
 
 
+WARMUP_STEPS = 1  # the first step pays for lazy initialisation: outside the timed window
+
+
 def main(argv: list[str]) -> int:
-    result_path, params_path, max_steps, seed, script, *script_args = argv
+    result_path, params_path, max_steps, seed, mode, source, script, *script_args = argv
     max_steps, seed = int(max_steps), int(seed)
 
     import torch
@@ -47,21 +58,19 @@ def main(argv: list[str]) -> int:
         pass
 
     cuda = torch.cuda.is_available()
-    state = {"steps": 0, "step_times": [], "data_wait": 0.0, "optimizers": [], "syncs": 0}
-    last = [time.perf_counter()]
+    state = {"steps": 0, "data_wait": 0.0, "optimizers": [], "syncs": 0, "window_start": None}
 
     def synchronize() -> None:
         if cuda:
             torch.cuda.synchronize()
 
     def on_step(optimizer, args, kwargs) -> None:
-        synchronize()
-        now = time.perf_counter()
-        state["step_times"].append(now - last[0])
-        last[0] = now
         state["steps"] += 1
         if all(optimizer is not known for known in state["optimizers"]):
             state["optimizers"].append(optimizer)
+        if state["steps"] == WARMUP_STEPS and mode == "timed":
+            synchronize()  # the one sync at the start of the timed window
+            state["window_start"] = time.perf_counter()
         if max_steps and state["steps"] >= max_steps:
             raise StopRun
 
@@ -87,6 +96,7 @@ def main(argv: list[str]) -> int:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
         _start_nvml_sampler(utilisation, stop_sampling)
+    if cuda and mode == "syncs":
         torch.cuda.set_sync_debug_mode("warn")
         original_showwarning = warnings.showwarning
 
@@ -101,13 +111,10 @@ def main(argv: list[str]) -> int:
 
     sys.argv = [script, *script_args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
-    if os.environ.get("TORCHLINT_EXTRA_PATH"):  # a fixed copy still imports its neighbours
-        sys.path.insert(1, os.environ["TORCHLINT_EXTRA_PATH"])
     outcome = "ok"
     started = time.perf_counter()
-    last[0] = started
     try:
-        runpy.run_path(script, run_name="__main__")
+        _run_as_main(source, script)
     except StopRun:
         pass
     except SystemExit as exit_:
@@ -115,34 +122,84 @@ def main(argv: list[str]) -> int:
             outcome = f"exited with {exit_.code}"
     except BaseException as error:  # the script failed: report it, do not hide it
         outcome = f"{type(error).__name__}: {error}"
-    synchronize()
-    wall = time.perf_counter() - started
+    synchronize()  # the one sync at the end of the timed window
+    ended = time.perf_counter()
+    wall = ended - started
     stop_sampling.set()
-    if cuda:
+    if cuda and mode == "syncs":
         torch.cuda.set_sync_debug_mode(0)
 
     parameters = [
-        parameter.detach().to("cpu").clone()
+        parameter
         for optimizer in state["optimizers"]
         for group in optimizer.param_groups
         for parameter in group["params"]
     ]
-    torch.save(parameters, params_path)
+    tensors = [p.detach().to("cpu").clone() for p in parameters] + _buffers_of(parameters)
+    torch.save(tensors, params_path)
+    timed_steps = state["steps"] - WARMUP_STEPS
+    window = ended - state["window_start"] if state["window_start"] is not None and timed_steps > 0 else None
     result = {
         "status": outcome,
+        "mode": mode,
         "device": "cuda" if cuda else "cpu",
         "steps": state["steps"],
         "wall_s": wall,
-        "step_times_s": state["step_times"],
+        "timed_steps": timed_steps if window is not None else 0,
+        "timed_window_s": window,
         "data_wait_s": state["data_wait"],
         "parameters": len(parameters),
+        "tensors_compared": len(tensors),
         "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+        "device_memory_bytes": torch.cuda.get_device_properties(0).total_memory if cuda else None,
         "gpu_utilisation": (sum(utilisation) / len(utilisation)) if utilisation else None,
-        "host_device_syncs": state["syncs"] if cuda else None,
+        "host_device_syncs": state["syncs"] if cuda and mode == "syncs" else None,
     }
     with open(result_path, "w", encoding="utf-8") as handle:
         json.dump(result, handle)
     return 0
+
+
+def _run_as_main(source: str, script: str) -> None:
+    """Execute `source` as the `__main__` module of `script`."""
+    import types
+
+    with open(source, "rb") as handle:
+        code = compile(handle.read(), os.path.abspath(script), "exec")
+    module = types.ModuleType("__main__")
+    module.__file__ = os.path.abspath(script)
+    module.__builtins__ = __builtins__
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = module  # pickling for worker processes finds its classes here
+    try:
+        exec(code, module.__dict__)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
+def _buffers_of(parameters: list) -> list:
+    """The buffers (batch-norm statistics, ...) of the modules that own the trained
+    parameters, in the order of those parameters."""
+    import gc
+
+    import torch
+
+    wanted = {id(p) for p in parameters}
+    owners = {}
+    for obj in gc.get_objects():
+        if isinstance(obj, torch.nn.Module):
+            for parameter in obj.parameters(recurse=False):
+                if id(parameter) in wanted:
+                    owners.setdefault(id(parameter), obj)
+    found, seen = [], set()
+    for parameter in parameters:
+        module = owners.get(id(parameter))
+        if module is None or id(module) in seen:
+            continue
+        seen.add(id(module))
+        found.extend(buffer.detach().to("cpu").clone() for _, buffer in module.named_buffers(recurse=False))
+    return found
 
 
 def _start_nvml_sampler(samples: list[float], stop: threading.Event) -> None:

@@ -20,8 +20,7 @@ from torchlint.fixer import applicable, fix_source, read_file
 from torchlint.rules.base import Rule
 
 # Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
-GPU_ONLY_EFFECT = {"TL102", "TL201", "TL202", "TL203"}
-WARMUP_STEPS = 1  # the first step pays for lazy initialisation; it is not timed
+GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL302"}
 
 
 @dataclass
@@ -45,6 +44,7 @@ class Verification:
     speedup_note: str | None = None
     original: list[dict] = field(default_factory=list)
     fixed: list[dict] = field(default_factory=list)
+    syncs: tuple[int, int] | None = None  # host-device syncs (original, fixed), counted untimed on CUDA
 
     def to_dict(self) -> dict:
         return {
@@ -60,11 +60,12 @@ class Verification:
             "speedup_note": self.speedup_note,
             "original": self.original,
             "fixed": self.fixed,
+            "host_device_syncs": list(self.syncs) if self.syncs else None,
         }
 
     @property
     def passed(self) -> bool:
-        if self.status == "repaired":
+        if self.status == "repaired" or self.status.startswith("nothing to fix"):
             return True
         if self.status != "ok":
             return False
@@ -72,25 +73,23 @@ class Verification:
 
 
 def step_time(measurements: dict) -> float | None:
-    """Mean seconds per optimizer step after the warm-up step, i.e. 1 / throughput. A mean,
-    not a median: with worker processes batches arrive in bursts, and a median of bursty
-    step times misstates the rate."""
-    times = measurements.get("step_times_s") or []
-    timed = times[WARMUP_STEPS:] if len(times) > WARMUP_STEPS else times
-    return sum(timed) / len(timed) if timed else None
+    """Seconds per optimizer step over the timed window (after the warm-up step, the
+    device synchronised only at its two edges), i.e. 1 / throughput."""
+    window, steps = measurements.get("timed_window_s"), measurements.get("timed_steps")
+    return window / steps if window and steps else None
 
 
-def run_script(script: Path, args: list[str], workdir: Path, tag: str, *, max_steps: int, seed: int,
-               timeout: float, device: str, extra_path: Path) -> RunResult:
+def run_script(source: Path, script: Path, args: list[str], workdir: Path, tag: str, *, max_steps: int, seed: int,
+               timeout: float, device: str, mode: str = "timed") -> RunResult:
+    """Run `source` as if it were `script` (same `__file__`, same directory on `sys.path`)."""
     result_path = workdir / f"{tag}.json"
     params_path = workdir / f"{tag}.pt"
     env = dict(os.environ)
-    env["TORCHLINT_EXTRA_PATH"] = str(extra_path)
     env.setdefault("PYTHONWARNINGS", "ignore")
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     command = [sys.executable, "-m", "torchlint.runtime.harness", str(result_path), str(params_path),
-               str(max_steps), str(seed), str(script), *args]
+               str(max_steps), str(seed), mode, str(source), str(script), *args]
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -140,30 +139,24 @@ def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: b
 
     with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as temporary:
         workdir = Path(temporary)
-        # Beside the original, so that paths built from `__file__` still resolve; removed after.
-        fixed_script = script.resolve().with_name(f".{script.stem}.torchlint-verify.py")
-        try:
-            fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
-        except OSError:  # a read-only directory: fall back to the temporary one
-            fixed_script = workdir / script.name
-            fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
-        try:
-            return _compare(report, script, fixed_script, args, workdir, repeats=repeats, max_steps=max_steps,
-                            seed=seed, timeout=timeout, device=device)
-        finally:
-            if fixed_script.parent != workdir:
-                fixed_script.unlink(missing_ok=True)
+        # The fixed version stays in the temporary directory; the harness runs it as the
+        # original script (its `__file__` and directory), so nothing is written beside it.
+        fixed_script = workdir / script.name
+        fixed_script.write_bytes(fixed.source.encode(source_file.encoding))
+        return _compare(report, script, fixed_script, args, workdir, repeats=repeats, max_steps=max_steps,
+                        seed=seed, timeout=timeout, device=device)
 
 
 def _compare(report: Verification, script: Path, fixed_script: Path, args: list[str], workdir: Path, *,
              repeats: int, max_steps: int, seed: int, timeout: float, device: str) -> Verification:
-    options = dict(max_steps=max_steps, seed=seed, timeout=timeout, device=device, extra_path=script.parent.resolve())
+    options = dict(max_steps=max_steps, seed=seed, timeout=timeout, device=device)
+    original = script.resolve()
     originals: list[RunResult] = []
     fixes: list[RunResult] = []
     for index in range(repeats):
         # Alternate, so that drift on the machine hits both versions alike.
-        originals.append(run_script(script.resolve(), args, workdir, f"original-{index}", **options))
-        fixes.append(run_script(fixed_script, args, workdir, f"fixed-{index}", **options))
+        originals.append(run_script(original, original, args, workdir, f"original-{index}", **options))
+        fixes.append(run_script(fixed_script, original, args, workdir, f"fixed-{index}", **options))
     report.original = [r.measurements | {"status": r.status} for r in originals]
     report.fixed = [r.measurements | {"status": r.status} for r in fixes]
     fixed_failures = [r.status for r in fixes if r.status != "ok"]
@@ -181,11 +174,14 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
         report.status = "no optimizer step observed (training in child processes, as with mp.spawn, is not seen)"
         return report
 
-    report.max_difference = max_difference(originals[0].parameters_path, fixes[0].parameters_path)
+    # Parameters and buffers of every repeat, original against fixed.
+    differences = [max_difference(a.parameters_path, b.parameters_path) for a, b in zip(originals, fixes)]
+    report.max_difference = None if any(d is None for d in differences) else max(differences)
     # Exactly equal on the CPU (deterministic kernels); on CUDA, within twice the
     # run-to-run difference of the original itself (non-deterministic kernels), or 1e-6.
     tolerance = 0.0
-    if originals[0].measurements.get("device") == "cuda":
+    measured_on = originals[0].measurements.get("device")
+    if measured_on == "cuda":
         noise = max_difference(originals[0].parameters_path, originals[1].parameters_path) if repeats > 1 else None
         tolerance = max(1e-6, 2 * (noise or 0.0))
     report.tolerance = tolerance
@@ -196,12 +192,23 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
         slow, fast = step_time(before.measurements), step_time(after.measurements)
         if slow and fast:
             ratios.append(slow / fast)
-    measured_on = originals[0].measurements.get("device")
     if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
         report.speedup_note = "not measurable on cpu"
     elif ratios:
-        report.speedup = statistics.median(ratios)
-        report.speedup_spread = (min(ratios), max(ratios))
+        middle, low, high = statistics.median(ratios), min(ratios), max(ratios)
+        report.speedup_spread = (low, high)
+        if high - low > abs(middle - 1):
+            # The runs disagree more than the versions differ: no ratio to trust.
+            report.speedup_note = f"inconclusive: runs spread {low:.2f}x-{high:.2f}x around {middle:.2f}x"
+        else:
+            report.speedup = middle
+    if measured_on == "cuda":
+        # Counted in separate, untimed runs: the warnings that count them cost time.
+        before = run_script(original, original, args, workdir, "original-syncs", mode="syncs", **options)
+        after = run_script(fixed_script, original, args, workdir, "fixed-syncs", mode="syncs", **options)
+        counts = before.measurements.get("host_device_syncs"), after.measurements.get("host_device_syncs")
+        if None not in counts:
+            report.syncs = counts
     return report
 
 
@@ -215,11 +222,14 @@ def render_table(console, reports: list[Verification]) -> None:
     from rich.table import Table
 
     table = Table(title="torchlint verify", box=None, pad_edge=False)
-    for column in ("script", "status", "rules fixed", "safety", "same results", "max diff", "speedup", "steps/s before -> after", "data wait"):
-        table.add_column(column)
+    width = max((len(r.name) for r in reports), default=6)
+    table.add_column("script", min_width=width, no_wrap=True)
+    for column in ("status", "rules fixed", "safety", "same results", "max diff", "speedup", "steps/s before -> after",
+                   "data wait", "syncs", "peak memory"):
+        table.add_column(column, overflow="fold")
     for r in reports:
-        before = [step_time(m) for m in r.original if m.get("step_times_s")]
-        after = [step_time(m) for m in r.fixed if m.get("step_times_s")]
+        before = [step_time(m) for m in r.original if m.get("timed_window_s")]
+        after = [step_time(m) for m in r.fixed if m.get("timed_window_s")]
         rate = ""
         if before and after and all(before) and all(after):
             rate = f"{1 / statistics.median(before):.1f} -> {1 / statistics.median(after):.1f}"
@@ -229,8 +239,20 @@ def render_table(console, reports: list[Verification]) -> None:
         speed = r.speedup_note or (f"{r.speedup:.2f}x ({r.speedup_spread[0]:.2f}-{r.speedup_spread[1]:.2f})" if r.speedup else "")
         same = "" if r.equivalent is None else ("yes" if r.equivalent else "NO")
         diff = "" if r.max_difference is None else f"{r.max_difference:.2g}"
-        table.add_row(r.name, r.status, ", ".join(r.rules), r.fix_safety or "", same, diff, speed, rate, wait)
+        syncs = f"{r.syncs[0]} -> {r.syncs[1]}" if r.syncs else ""
+        table.add_row(r.name, r.status, ", ".join(r.rules), r.fix_safety or "", same, diff, speed, rate, wait, syncs,
+                      _memory(r.fixed))
     console.print(table)
+
+
+def _memory(runs: list[dict]) -> str:
+    """Peak device memory against the device's: the headroom says whether the batch can grow."""
+    peaks = [m["peak_memory_bytes"] for m in runs if m.get("peak_memory_bytes")]
+    total = next((m["device_memory_bytes"] for m in runs if m.get("device_memory_bytes")), None)
+    if not peaks or not total:
+        return ""
+    peak = max(peaks)
+    return f"{peak / 2**30:.2f} of {total / 2**30:.0f} GiB ({peak / total:.0%})"
 
 
 def _wait_share(runs: list[dict]) -> float:

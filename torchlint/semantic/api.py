@@ -71,7 +71,8 @@ TENSOR_FUNCTIONS = TENSOR_FACTORIES | frozenset(
     reshape squeeze unsqueeze transpose permute zeros_like ones_like empty_like full_like
     rand_like randn_like randint_like clone cumsum sort topk gather index_select masked_fill
     sin cos pow mul add sub div triu tril outer meshgrid diag diag_embed cumprod repeat_interleave
-    sqrt rsqrt floor ceil round sign logical_not logical_and logical_or bitwise_not""".split()
+    sqrt rsqrt floor ceil round sign logical_not logical_and logical_or bitwise_not isnan isinf
+    isfinite any all eq ne gt lt ge le nonzero count_nonzero norm allclose equal""".split()
 )
 # Library functions that take and return tensors on the same device.
 TENSOR_LIBRARY_FUNCTIONS = frozenset(
@@ -86,7 +87,10 @@ TENSOR_METHODS = frozenset(
     index_select masked_fill add sub mul div pow clamp squeeze_ unsqueeze_ requires_grad_
     type long squeeze permute chunk split fill_ zero_ uniform_ normal_ random_ bernoulli_ triu tril
     expand_as masked_fill_ scatter scatter_ index_fill repeat_interleave cumsum cumprod flip roll
-    diag diagonal""".split()
+    diag diagonal max min argmax argmin amax amin any all eq ne gt lt ge le topk sort argsort
+    norm std var prod nonzero masked_select round floor ceil sign neg reciprocal add_ mul_
+    sub_ div_ clamp_ matmul mm bmm gather isnan isinf isfinite logical_not logical_and
+    logical_or square rsqrt tanh relu""".split()
 )
 # Legacy typed constructors: `torch.FloatTensor(n, m).fill_(0)` builds an n x m tensor on the host.
 LEGACY_CONSTRUCTORS = frozenset(

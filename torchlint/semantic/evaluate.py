@@ -238,6 +238,8 @@ class Evaluator:
         return Dict(_merge_entries(result), complete)
 
     def binary(self, op: str, left: frozenset, right: frozenset) -> frozenset:
+        if op in ("and", "or"):
+            return union(left, right)  # either operand may be the result
         if op in ("is", "is not", "in", "not in"):
             return UNKNOWN_SET
         if op == "%" and any(isinstance(v, (Const, StrPrefix)) and isinstance(getattr(v, "value", ""), str) for v in left):
@@ -594,6 +596,23 @@ class Evaluator:
             for b in self.externals_of(module, qualname)
         )
 
+    def subclasses(self, module: str, qualname: str) -> list:
+        """The project classes that derive from this one."""
+        return self.memo("subclass-index", None, self._subclass_index, {}).get((module, qualname), [])
+
+    def _subclass_index(self) -> dict:
+        index: dict = {}
+        for module in self.project.modules():
+            summary = self.project.summary(module)
+            if summary is None:
+                continue
+            for qualname, info in summary.classes.items():
+                if not info.bases:
+                    continue
+                for ancestor in self.class_chain(module, qualname)[0][1:]:
+                    index.setdefault(ancestor, []).append((module, qualname))
+        return index
+
     def find_method(self, module: str, qualname: str, name: str) -> Function | None:
         for current in self.class_chain(module, qualname)[0]:
             info = self.class_summary(*current)
@@ -794,6 +813,8 @@ class Evaluator:
                 return frozenset([Tensor("host", receiver.source, receiver.exact, receiver.part)])
             if name == "type" and self.tensor_type_device(call, frame) is not None:
                 return frozenset([Tensor("accel", receiver.source, receiver.exact, receiver.part)])
+            if name == "type" and not call.args and not call.keywords:
+                return frozenset([Opaque("builtins.str")])  # `x.type()`: the type's name
             if name in api.TENSOR_METHODS:
                 return frozenset([receiver])
             # A batch of a loader may be a dict of tensors (the default collate keeps dicts).
@@ -954,7 +975,7 @@ class Evaluator:
         if head == "torch" and (last in api.TENSOR_FACTORIES or last == "from_numpy"):
             return frozenset([Tensor(self.created_on(call, frame))])
         if head == "torch" and last in api.TENSOR_FUNCTIONS:
-            return frozenset([Tensor(self.created_on(call, frame, default="any"))])
+            return frozenset([Tensor(self.created_on(call, frame, default=self.operands_device(call, frame)))])
         if q == "torch.device":
             if first is None:
                 return frozenset([Device("any")])
@@ -999,6 +1020,18 @@ class Evaluator:
         if q.split(".")[0] in api.LIBRARY_PACKAGES:
             return frozenset([Opaque(q)])
         return UNKNOWN_SET  # a module we cannot see (not installed here, or generated): anything
+
+    def operands_device(self, call: Call, frame: tuple) -> str:
+        """Where a torch function's result lives: with its tensor operands when they all
+        live in one place (`torch.argmax(host_scores)` stays on the host), else "any"."""
+        devices = set()
+        for arg in call.args:
+            for value in self.eval(arg[1] if arg[0] == "*" else arg, frame):
+                if isinstance(value, Tensor):
+                    devices.add(value.device)
+                elif isinstance(value, (Tup, Seq)):
+                    devices.add("any")  # `torch.cat([a, b])`: not followed
+        return devices.pop() if len(devices) == 1 else "any"
 
     def created_on(self, call: Call, frame: tuple, default: str = "host") -> str:
         for keyword, value in call.keywords:
@@ -1178,11 +1211,19 @@ class Evaluator:
         names = {function.name}
         constructor = function.name == "__init__" and function.owner is not None
         if constructor:
-            names = {self.class_summary(module, function.owner).name}
+            # Built by its class name, or run by a subclass (`super().__init__(...)`).
+            names = {self.class_summary(module, function.owner).name, "__init__"}
         wanted = Function(module, qualname)
         found = []
         for name in names:
-            for caller_module, caller_qualname, index in self.name_index().get(name, ()):
+            entries = self.name_index().get(name, ())
+            if constructor and name == "__init__":
+                # Only a subclass's methods run this `__init__` by name.
+                subclasses = set(self.subclasses(module, function.owner))
+                entries = [
+                    (m, q, i) for m, q, i in entries if subclasses and (m, self.function(m, q).owner) in subclasses
+                ] if subclasses else ()
+            for caller_module, caller_qualname, index in entries:
                 caller = self.function(caller_module, caller_qualname)
                 call = caller.calls[index]
                 for target, offset in self.targets(call, (caller_module, caller_qualname)):
@@ -1197,7 +1238,19 @@ class Evaluator:
                     elif isinstance(target, Bound) and target.function == wanted:
                         found.append((caller_module, caller_qualname, index, offset))
                         break
+                    elif self._dispatches_to(target, function, module):
+                        # `self.step(batch)` in a base class calls this override.
+                        found.append((caller_module, caller_qualname, index, offset))
+                        break
         return found
+
+    def _dispatches_to(self, target, function, module: str) -> bool:
+        receiver = getattr(target, "receiver", None)
+        if not isinstance(target, Bound) or target.name != function.name or function.owner is None:
+            return False
+        if not isinstance(receiver, Instance) or receiver.site is not None:
+            return False
+        return (module, function.owner) in self.subclasses(receiver.module, receiver.qualname)
 
     def name_index(self) -> dict:
         """Call sites by the last name of what they call (`f(...)`, `x.f(...)` under "f")."""

@@ -69,6 +69,15 @@ class Training:
 
     # -- step calls and functions that train -------------------------------------------------
 
+    def overrides(self, module: str, qualname: str, name: str) -> list:
+        """Methods `name` of the project's subclasses of a class (template methods)."""
+        found = []
+        for sub_module, sub_qualname in self.ev.subclasses(module, qualname):
+            info = self.ev.class_summary(sub_module, sub_qualname)
+            if info is not None and name in info.methods:
+                found.append(Function(sub_module, info.methods[name]))
+        return found
+
     def is_step_call(self, module: str, qualname: str, call: Call) -> bool:
         func = call.func
         if func[0] != "a":
@@ -94,14 +103,19 @@ class Training:
                 found.append(target)
             elif isinstance(target, Bound) and target.function is not None:
                 found.append(target.function)
+                receiver = target.receiver
+                if isinstance(receiver, Instance) and receiver.site is None:
+                    # `self.step(batch)` in a base class runs the subclasses' overrides too.
+                    found.extend(self.overrides(receiver.module, receiver.qualname, target.name))
             elif isinstance(target, Class):
                 init = self.ev.find_method(target.module, target.qualname, "__init__")
                 if init is not None:
                     found.append(init)
-            elif forward and isinstance(target, Instance):
-                method = self.ev.find_method(target.module, target.qualname, "forward")
-                if method is None:
-                    method = self.ev.find_method(target.module, target.qualname, "__call__")
+            elif isinstance(target, Instance):
+                # Calling an object runs its `__call__`; a module's runs `forward()`.
+                method = self.ev.find_method(target.module, target.qualname, "__call__")
+                if method is None and forward:
+                    method = self.ev.find_method(target.module, target.qualname, "forward")
                 if method is not None:
                     found.append(method)
         return found
@@ -238,14 +252,14 @@ class Training:
                 if not steps and not data:
                     continue
                 for call in function.calls:
-                    if call.gate:
+                    if self.gated(module, qualname, call):
                         continue
-                    if steps.intersection(call.loops):
-                        root = (module, qualname, "train")
-                    elif data.intersection(call.loops):
-                        root = (module, qualname, "eval")
-                    else:
+                    # The innermost hot loop decides: an evaluation loop inside the training
+                    # loop (every N steps) runs evaluation steps, not training steps.
+                    hot = [loop for loop in call.loops if loop in steps or loop in data]
+                    if not hot:
                         continue
+                    root = (module, qualname, "train" if hot[-1] in steps else "eval")
                     for callee in self.callees(module, qualname, call, forward=True):
                         add(callee, f"called from a training loop in {qualname}", root)
                     if self._calls_unknown(module, qualname, call):
@@ -277,7 +291,7 @@ class Training:
             (module, qualname), root = pending.pop()
             function = self.ev.function(module, qualname)
             for call in function.calls:
-                if call.gate or call.decorator:
+                if call.decorator or self.gated(module, qualname, call):
                     continue
                 for callee in self.callees(module, qualname, call, forward=True):
                     add(callee, f"called per step from {qualname}", root)
@@ -346,9 +360,23 @@ class Training:
                         _collect_value_names(binding.value, names)
         return frozenset(names)
 
-    def runs_per_training_step(self, module: str, qualname: str, call: Call) -> bool:
-        """Does this call run once per training step (or more often), not gated?"""
+    def gated(self, module: str, qualname: str, call, hot_roles=(STEP, DATA)) -> bool:
+        """Is the call under a guard (every k steps, a flag, first iteration, an error),
+        its own or one on a loop around it inside the innermost hot loop? A guarded loop
+        that is itself a step loop (a delayed policy update in RL) is a step of its own."""
         if call.gate:
+            return True
+        if not call.loops:
+            return False
+        function = self.ev.function(module, qualname)
+        roles = self.loop_roles(module, qualname)
+        hot = [position for position, loop in enumerate(call.loops) if roles.get(loop) in hot_roles]
+        inner = call.loops[hot[-1] + 1 :] if hot else call.loops
+        return any(function.loops[loop].gate for loop in inner)
+
+    def runs_per_training_step(self, module: str, qualname: str, call) -> bool:
+        """Does this call run once per training step (or more often), not gated?"""
+        if self.gated(module, qualname, call, hot_roles=(STEP,)):
             return False
         roles = self.loop_roles(module, qualname)
         if any(roles.get(loop) == STEP for loop in call.loops):
@@ -428,7 +456,7 @@ class Training:
         roles = self.loop_roles(module, qualname)
         in_hot_loop = any(roles.get(loop) in (STEP, DATA) for loop in call.loops)
         if in_hot_loop or (module, qualname) in self.per_step_functions():
-            return EVERY_K if call.gate else PER_STEP
+            return EVERY_K if self.gated(module, qualname, call) else PER_STEP
         if any(roles.get(loop) == EPOCH for loop in call.loops):
             return PER_EPOCH
         return ONCE
@@ -688,7 +716,7 @@ class Training:
                                 return True
                         if isinstance(v, External) and v.qualname.startswith("torch.nn."):
                             return True
-                        if v is UNKNOWN and binding.value[0] == "c":
+                        if (v is UNKNOWN or isinstance(v, Seq)) and binding.value[0] == "c":
                             call = self.ev.function(module, method).calls[binding.value[1]]
                             name = call.func[1] if call.func[0] == "n" else call.func[2] if call.func[0] == "a" else ""
                             if name in ("Parameter", "ModuleList", "ModuleDict", "Sequential", "Embedding", "Linear"):

@@ -26,7 +26,7 @@ class _Unknown:
 UNKNOWN = _Unknown()
 UNKNOWN_SET = frozenset([UNKNOWN])
 EMPTY = frozenset()
-MAX_VALUES = 12
+MAX_VALUES = 24
 
 
 def union(*sets) -> frozenset:

@@ -1,0 +1,178 @@
+"""TL105 blocking-host-to-device-copy: a batch from a pinned DataLoader is copied to the
+device and the host waits for the copy, every step."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, with_keyword
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS, loader_traits
+from torchlint.semantic.training import PER_STEP
+from torchlint.semantic.values import Bound, Const, Function, Opaque, Tensor
+
+# Calls whose result is the batch on the device: a binding from one is no host rebuild.
+_MOVES = ("to", "cuda")
+
+
+class BlockingHostToDeviceCopy(Rule):
+    code = "TL105"
+    name = "blocking-host-to-device-copy"
+    summary = "Batch from a pinned DataLoader copied to the device without non_blocking=True"
+    fix_availability = "safe"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        for qualname, index, call in ctx.calls():
+            func = call.func
+            if func[0] != "a" or func[2] not in _MOVES or call.statement:
+                continue  # (a discarded move is TL203's finding)
+            if any(k in ("non_blocking", "async") or k is None for k, _ in call.keywords):
+                continue  # set (even to False, on purpose), or hidden in **kwargs
+            if any(a[0] == "*" or (a[0] == "k" and isinstance(a[1], bool)) for a in call.args):
+                continue  # positional non_blocking
+            if func[2] == "to" and len(call.args) > 1:
+                continue
+            frame = (ctx.relpath, qualname)
+            if func[2] == "to":
+                kind = ctx.ev.move_device(call, frame)
+                if kind not in ("cuda", "any"):
+                    continue  # to the CPU, to another dtype: no host-to-device copy to overlap
+            if not _straight_from_loader(ctx, qualname, func[1], index):
+                continue  # a tensor rebuilt on the host (`x.float()`, `torch.cat(...)`) is not pinned
+            values = _receiver_values(ctx, qualname, func[1], index)
+            if not values or not all(isinstance(v, Tensor) and v.source is not None for v in values):
+                continue
+            if not any(v.device == "host" for v in values):
+                continue  # placed by a framework, or already on the device
+            sources = {v.source for v in values}
+            if not all(_pinned(ctx, site) for site in sources):
+                continue  # unpinned loaders: TL102's finding
+            if ctx.frequency(qualname, call) != PER_STEP:
+                continue
+            if ctx.training.hot_evidence(ctx.relpath, qualname) != "cuda":
+                continue
+            yield Finding(
+                call.span,
+                "A batch from a pinned DataLoader is copied to the GPU and the host waits for "
+                "the copy at every step; add `non_blocking=True` so that the copy overlaps "
+                "with compute",
+                lambda call=call: self._fix(ctx, call),
+            )
+
+    def _fix(self, ctx: ModuleContext, call) -> Fix:
+        message = "Add `non_blocking=True`"
+
+        def build() -> Fix:
+            node = ctx.source.call_node(call.span)
+            if node is None:
+                return Fix(DISPLAY_ONLY, message)
+            edit = ctx.source.replace_node(node, with_keyword(node, "non_blocking", "True"))
+            if edit is None:
+                return Fix(DISPLAY_ONLY, message)
+            return Fix(SAFE, message, [edit])
+
+        return Fix(SAFE, message, build=build)
+
+
+def _receiver_values(ctx: ModuleContext, qualname: str, receiver, move: int) -> frozenset:
+    """The values of the moved name as this move reads it (the binding that reaches it),
+    or of the expression."""
+    if receiver[0] == "n":
+        bindings = ctx.function(qualname).bindings.get(receiver[1], ())
+        reaching = [b for b in bindings if any(use[2] == move for use in b.uses)]
+        if len(reaching) == 1:
+            return ctx.ev.binding_value(ctx.relpath, qualname, receiver[1], reaching[0])
+    return ctx.values(receiver, qualname)
+
+
+def _pinned(ctx: ModuleContext, site) -> bool:
+    """The loader is built with `pin_memory=True` (a constant, an argparse default, or
+    `torch.cuda.is_available()`), and its batches are tensors that pinning reaches."""
+    bound = ctx.ev.loader_arguments(site)
+    if bound is None or bound.opaque:
+        return False
+    pin = bound.get("pin_memory")
+    if pin is None:
+        return False
+    # Pinned on the runs that use the GPU: `True`, `torch.cuda.is_available()`, or a
+    # setting that is one of them (`torch.cuda.is_available() and use_gpu`). On the other
+    # runs `non_blocking=True` changes nothing.
+    if not any(
+        (isinstance(v, Const) and v.value is True) or (isinstance(v, Opaque) and v.qualname == "torch.cuda.is_available")
+        for v in pin.values
+    ):
+        return False
+    return not ({CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS} & loader_traits(ctx.training, site))
+
+
+def _straight_from_loader(ctx: ModuleContext, qualname: str, receiver, move: int) -> bool:
+    """The moved expression is a loader's batch as it came (a loop target, an unpacked or
+    indexed part of one, a parameter a step function receives, what an accessor such as
+    `imgs, pids = self.parse_data(batch)` returns), not a tensor computed from it on the
+    host."""
+    return _as_loaded(ctx, ctx.relpath, qualname, receiver, 2, move)
+
+
+def _as_loaded(ctx: ModuleContext, module: str, qualname: str, expr, depth: int, move: int | None = None) -> bool:
+    function = ctx.ev.function(module, qualname)
+    while expr[0] in ("i", "a"):
+        expr = expr[1]
+    if expr[0] == "t":
+        return all(_as_loaded(ctx, module, qualname, item, depth) for item in expr[1])
+    if expr[0] == "c":
+        return _accessor_call(ctx, module, qualname, expr[1], depth)
+    if expr[0] != "n":
+        return False
+    bindings = function.bindings.get(expr[1])
+    if not bindings:
+        return False
+    if move is not None:
+        # The binding the move reads (its receiver read is recorded with the call), when
+        # known: a later `x = vae.encode(x)` does not make the loaded `x` another tensor.
+        reaching = [b for b in bindings if any(use[2] == move for use in b.uses)]
+        bindings = reaching or bindings
+    for binding in bindings:
+        if binding.kind in ("loop", "param"):
+            continue
+        if binding.kind != "assign":
+            return False
+        value = binding.value
+        while value[0] in ("i", "a"):
+            value = value[1]
+        if value[0] == "n":
+            continue  # `x, y = batch`, `x = batch["image"]`
+        if value[0] == "c":
+            moved = function.calls[value[1]].func
+            if moved[0] == "a" and moved[2] in _MOVES:
+                continue  # `x = x.to(device)`: the device copy itself
+            if _accessor_call(ctx, module, qualname, value[1], depth):
+                continue
+        return False
+    return True
+
+
+def _accessor_call(ctx: ModuleContext, module: str, qualname: str, index: int, depth: int) -> bool:
+    """A call of project functions that only hand back parts of their arguments."""
+    if depth == 0:
+        return False
+    call = ctx.ev.function(module, qualname).calls[index]
+    if call.func in (["n", "next"], ["n", "iter"]) and call.args:
+        return True  # `images, targets = next(batch_iterator)`: the loader's batch itself
+    callees = []
+    for target, _ in ctx.ev.targets(call, (module, qualname)):
+        callee = target.function if isinstance(target, Bound) else target if isinstance(target, Function) else None
+        if callee is None:
+            return False
+        callees.append(callee)
+    if not callees:
+        return False
+    for callee in callees:
+        function = ctx.ev.function(callee.module, callee.qualname)
+        if function is None or not function.returns or function.calls and len(function.calls) > 8:
+            return False
+        if not all(_as_loaded(ctx, callee.module, callee.qualname, value, depth - 1) for value in function.returns):
+            return False
+    return True

@@ -1,0 +1,276 @@
+"""TL301 host-sync-in-step: the host waits for the GPU at every training step."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from torchlint.project.summary import spelled_name
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic.values import UNKNOWN, Const, Opaque, Tensor
+
+# Tensor methods that copy to the host (`.numpy()` only works on host tensors: the
+# `.cpu()` before it is the sync).
+_SYNC_METHODS = ("item", "cpu", "tolist")
+_CONVERSIONS = frozenset(("builtins.float", "builtins.int", "builtins.bool", "builtins.print"))
+_SYNCHRONIZE = frozenset(("torch.cuda.synchronize", "torch.accelerator.synchronize", "torch.xpu.synchronize", "torch.mps.synchronize"))
+_TIMERS = frozenset((
+    "time.time", "time.perf_counter", "time.monotonic", "time.process_time", "timeit.default_timer",
+    "torch.cuda.Event", "torch.cuda.event.Event",
+))
+_LOGGERS = frozenset(("wandb.log",))
+# Functions that hand a value to the environment or the caller on purpose (RL actions).
+_ACTING = re.compile(r"(?i)(^|_)(act|action|actions|select_action|choose_action|get_action|sample_action|policy)($|_)")
+# Libraries whose values live on the host.
+_HOST_LIBRARIES = ("numpy.", "builtins.", "math.", "random.", "pandas.", "PIL.", "cv2.", "time.", "scipy.", "sklearn.")
+_NUMBER_WRAPPERS = frozenset(("int", "float", "round", "abs", "max", "min", "ceil", "floor"))
+# Calls whose argument must be a Python number: a value synced for them is needed.
+_NEEDS_NUMBER = frozenset((
+    "range", "zeros", "ones", "empty", "full", "arange", "randn", "rand", "randint", "view", "reshape", "expand",
+    "narrow", "split", "repeat", "new_zeros", "new_ones", "new_full", "new_empty", "linspace", "pad", "step",
+))
+
+
+class HostSyncInStep(Rule):
+    code = "TL301"
+    name = "host-sync-in-step"
+    summary = "Host waits for the GPU at every training step (.item(), .cpu(), print, if on a tensor)"
+    no_fix_reason = "no automatic fix: move the sync into the logging branch, or keep the value on the device"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        for qualname, function in ctx.summary.functions.items():
+            if not self._hot(ctx, qualname):
+                continue
+            # One finding per statement, at its first sync: a print or a dict of three
+            # `.item()`s is one place to change.
+            found: dict = {}
+            tests = {}  # host-use index -> does that `if` test a GPU tensor?
+
+            def under_sync_test(guard: int) -> bool:
+                # Inside `if torch.min(y) < -1: print(...)`: the test is the finding; its
+                # body runs only when the check fails.
+                if guard < 0:
+                    return False
+                if guard not in tests:
+                    tests[guard] = self._host_use_sync(ctx, qualname, function.host_uses[guard]) is not None
+                return tests[guard]
+
+            for index, call in enumerate(function.calls):
+                message = self._call_sync(ctx, qualname, index, call)
+                if message is None or under_sync_test(call.guard):
+                    continue
+                if ctx.training.runs_per_training_step(ctx.relpath, qualname, call):
+                    _keep_first(found, call.statement_line or call.span.line, call.span, message)
+            for use in function.host_uses:
+                message = self._host_use_sync(ctx, qualname, use)
+                if message is None or under_sync_test(use.guard):
+                    continue
+                if ctx.training.runs_per_training_step(ctx.relpath, qualname, use):
+                    _keep_first(found, use.statement_line or use.span.line, use.span, message)
+            for span, message in sorted(found.values(), key=lambda entry: (entry[0].line, entry[0].col)):
+                yield Finding(span, message)
+
+    def _hot(self, ctx: ModuleContext, qualname: str) -> bool:
+        """Code of this function may run per training step, on an accelerator."""
+        training = ctx.training
+        function = ctx.function(qualname)
+        if function.kind == "class-body":
+            return False
+        hot = (ctx.relpath, qualname) in training.per_step_functions() or bool(function.loops)
+        return hot and bool(training.hot_evidence(ctx.relpath, qualname))
+
+    # -- calls -----------------------------------------------------------------------
+
+    def _call_sync(self, ctx: ModuleContext, qualname: str, index: int, call) -> str | None:
+        func = call.func
+        frame = (ctx.relpath, qualname)
+        if func[0] == "a" and func[2] in _SYNC_METHODS + ("to",):
+            if func[2] == "to" and ctx.ev.move_device(call, frame) != "cpu":
+                return None
+            if not _on_device(ctx, qualname, func[1], lenient=func[2] == "item"):
+                return None
+            if self._needed(ctx, qualname, index):
+                return None
+            shown = _shown(func[1], f".{func[2]}()" if func[2] != "to" else ".to(\"cpu\")")
+            return (
+                f"`{shown}` copies a value to the host and waits for the GPU at every training step; "
+                "keep it on the device (`total += loss.detach()`) and convert it where you log, "
+                "or only every N steps"
+            )
+        name = spelled_name(func)
+        if name in ("float", "int", "bool", "print", "synchronize", "add_scalar", "add_scalars", "log"):
+            callee = ctx.callee(qualname, call)
+            if callee in _CONVERSIONS:
+                tensors = [a for a in call.args if a[0] != "*" and _on_device(ctx, qualname, a)]
+                if not tensors:
+                    return None
+                if callee == "builtins.print":
+                    return (
+                        f"`print({_shown(tensors[0], '')})` formats a GPU tensor, which waits for the GPU at "
+                        "every training step; print every N steps, or print a value kept on the host"
+                    )
+                if self._needed(ctx, qualname, index):
+                    return None
+                return (
+                    f"`{name}(...)` of a GPU tensor copies it to the host and waits for the GPU at every "
+                    "training step; keep it on the device and convert it where you log"
+                )
+            if callee in _SYNCHRONIZE:
+                if _times_itself(ctx, qualname):
+                    return None  # timing code needs the barrier
+                return (
+                    f"`{callee}()` at every training step stops the CPU from queueing work ahead of "
+                    "the GPU; remove it (keep it only around timing code)"
+                )
+            if name in ("add_scalar", "add_scalars") and len(call.args) > 1 and _on_device(ctx, qualname, call.args[1]):
+                return (
+                    f"`{name}(...)` of a GPU tensor copies it to the host and waits for the GPU at every "
+                    "training step; log every N steps"
+                )
+            if callee in _LOGGERS and any(_on_device(ctx, qualname, v) for a in call.args if a[0] == "d" for _, v in a[1]):
+                return (
+                    f"`{callee}(...)` of a GPU tensor copies it to the host and waits for the GPU at every "
+                    "training step; log every N steps"
+                )
+        return None
+
+    def _needed(self, ctx: ModuleContext, qualname: str, index: int) -> bool:
+        """The synced value is needed as a Python number: an action handed to the
+        environment, a size or a loop bound."""
+        function = ctx.function(qualname)
+        if _ACTING.search(function.name):
+            return True
+        if _into_numpy(function, index) and _round_trip(ctx, qualname):
+            return True
+        # `int(n.item())`, `round(x.item())`: follow the value through number conversions.
+        wrapped = True
+        while wrapped:
+            wrapped = False
+            for position, call in enumerate(function.calls):
+                if ["c", index] in call.args and spelled_name(call.func) in _NUMBER_WRAPPERS:
+                    index, wrapped = position, True
+                    break
+        bound = ctx.binding_of_call(qualname, index)
+        if bound is None:
+            # Used inline: `range(n.item())`, `env.step(action.item())`, `x[: n.item()]`.
+            return _used_as_number(function, ["c", index])
+        name = bound[0]
+        return _used_as_number(function, ["n", name])
+
+    # -- reads without a call --------------------------------------------------------------
+
+    def _host_use_sync(self, ctx: ModuleContext, qualname: str, use) -> str | None:
+        operands = _operands(use.expr) if use.kind == "test" else [use.expr]
+        for operand in operands:
+            if _on_device(ctx, qualname, operand):
+                if use.kind == "test":
+                    return (
+                        "Testing a GPU tensor in `if`/`while`/`assert` waits for the GPU at every "
+                        "training step to decide; check every N steps, or keep the condition on the "
+                        "device (`torch.where`, `torch.nan_to_num`)"
+                    )
+                return (
+                    f"Formatting a GPU tensor (`{_shown(operand, '')}`) waits for the GPU at every "
+                    "training step; format every N steps, or a value kept on the host"
+                )
+        return None
+
+
+def _keep_first(found: dict, statement: int, span, message: str) -> None:
+    current = found.get(statement)
+    if current is None or (span.line, span.col) < (current[0].line, current[0].col):
+        found[statement] = (span, message)
+
+
+def _operands(expr) -> list:
+    """The parts of a condition that are converted to bool: `a and not b` -> a, b."""
+    if expr[0] == "u" and expr[1] == "not":
+        return _operands(expr[2])
+    if expr[0] == "b" and expr[1] in ("and", "or"):
+        return _operands(expr[2]) + _operands(expr[3])
+    return [expr]
+
+
+def _on_device(ctx: ModuleContext, qualname: str, expr, lenient: bool = False) -> bool:
+    """The expression is a tensor that is (or may be) on the accelerator: its values are
+    tensors, not all on the host, or values we cannot see into (an unknown, a library
+    object); a constant, a numpy value or a project object rules it out. With `lenient`
+    (for `.item()`, a tensor method in training code), no known tensor is needed."""
+    values = ctx.values(expr, qualname)
+    if not values:
+        return False
+    tensors = [v for v in values if isinstance(v, Tensor)]
+    for value in values:
+        if isinstance(value, Tensor) or value is UNKNOWN:
+            continue
+        if lenient and isinstance(value, Const) and isinstance(value.value, (int, float)):
+            continue  # `total = 0` before `total += loss`: `.item()` is not called on the 0
+        if isinstance(value, Opaque) and not value.qualname.startswith(_HOST_LIBRARIES):
+            continue
+        return False
+    if tensors:
+        return any(v.device != "host" for v in tensors)
+    return lenient
+
+
+def _into_numpy(function, index: int) -> bool:
+    """`x.cpu().numpy()`: the sync feeds a host (numpy) computation."""
+    return any(
+        call.func[0] == "a" and call.func[1] == ["c", index] and call.func[2] == "numpy" for call in function.calls
+    )
+
+
+def _round_trip(ctx: ModuleContext, qualname: str) -> bool:
+    """The function copies values to the host for an algorithm that runs there and sends
+    the result back (`path = maximum_path(neg.cpu().numpy()); torch.from_numpy(path).to(device)`):
+    its syncs are the algorithm's."""
+    function = ctx.function(qualname)
+    if any(ctx.training.is_step_call(ctx.relpath, qualname, call) for call in function.calls):
+        return False  # the training step itself: its conversions are not one algorithm's
+    back = {"torch.from_numpy", "torch.as_tensor", "torch.tensor"}
+    for index, call in enumerate(function.calls):
+        if ctx.callee(qualname, call) in back:
+            for other in function.calls:
+                func = other.func
+                if func[0] == "a" and func[1] == ["c", index] and func[2] in ("to", "cuda"):
+                    return True
+    return False
+
+
+def _mentions_expr(value, expr) -> bool:
+    if value == expr:
+        return True
+    return isinstance(value, list) and any(_mentions_expr(part, expr) for part in value[1:] if isinstance(part, list))
+
+
+def _used_as_number(function, expr) -> bool:
+    """The expression is (part of) an argument of a call that needs a Python number: a
+    range, a size (`torch.zeros(n.item() + 1)`), `env.step`."""
+    for call in function.calls:
+        name = spelled_name(call.func)
+        if name in _NEEDS_NUMBER and (
+            any(_mentions_expr(a, expr) for a in call.args) or any(_mentions_expr(v, expr) for _, v in call.keywords)
+        ):
+            if name == "step" and _optimizer_like(call.func):
+                continue
+            return True
+    return False
+
+
+def _optimizer_like(func) -> bool:
+    receiver = func[1] if func[0] == "a" else None
+    text = (expr_text(receiver) or "") if receiver is not None else ""
+    return bool(re.search(r"(?i)(optim|sched|scaler|opt$)", text))
+
+
+def _times_itself(ctx: ModuleContext, qualname: str) -> bool:
+    function = ctx.function(qualname)
+    return any(ctx.callee(qualname, call) in _TIMERS for call in function.calls)
+
+
+def _shown(expr, suffix: str) -> str:
+    text = expr_text(expr)
+    return f"{text}{suffix}" if text else suffix.lstrip(".") or "..."

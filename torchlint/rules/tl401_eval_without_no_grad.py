@@ -1,0 +1,215 @@
+"""TL401 eval-without-no-grad: an evaluation loop runs the model with autograd recording."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
+from torchlint.project.summary import spelled_name
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import grad
+from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic.training import DATA, EPOCH, STEP
+from torchlint.semantic.values import Bound, Instance, TorchModule
+
+# Framework hooks that run with grad off already.
+_FRAMEWORK_EVAL_HOOKS = frozenset(("validation_step", "test_step", "predict_step", "evaluation_step"))
+# Calls that show grad is wanted: the evaluation differentiates (adversarial examples,
+# saliency maps, meta-learning) or trains.
+_NEEDS_GRAD = frozenset(("backward", "manual_backward", "grad", "requires_grad_", "enable_grad", "vjp", "jacobian", "hessian"))
+
+
+class EvalWithoutNoGrad(Rule):
+    code = "TL401"
+    name = "eval-without-no-grad"
+    summary = "Evaluation loop runs the model with autograd recording"
+    fix_availability = "safe, evaluation functions"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        training = ctx.training
+        for qualname, function in ctx.summary.functions.items():
+            if not function.loops or function.name in _FRAMEWORK_EVAL_HOOKS or function.kind == "class-body":
+                continue
+            if grad.function_mode(ctx.ev, ctx.relpath, qualname) is not None:
+                continue
+            roles = training.loop_roles(ctx.relpath, qualname)
+            # Loops over a DataLoader's batches in evaluation code, or any loop of a plain
+            # function (not a module's method) that runs after `.eval()` (a test loop over
+            # images, a sampling loop).
+            if not _switches_to_eval(ctx, ctx.relpath, qualname, 2):
+                continue
+            own_eval = not _in_module_class(ctx, function)
+            if not any(role == DATA for role in roles.values()) and not own_eval:
+                continue
+            reported_loops: set = set()
+            for index, call in enumerate(function.calls):
+                if not call.loops or call.decorator:
+                    continue
+                if any(roles.get(loop) == STEP for loop in call.loops):
+                    continue  # a training step
+                data_loops = [loop for loop in call.loops if roles.get(loop) == DATA]
+                if not data_loops and not own_eval:
+                    continue
+                loop = data_loops[-1] if data_loops else call.loops[-1]
+                if roles.get(loop) == EPOCH:
+                    continue  # a loop around training
+                if loop in reported_loops or _loop_needs_grad(function, loop):
+                    continue
+                model = _model_called(ctx, qualname, call)
+                if model is None:
+                    continue
+                if not grad.grad_enabled(ctx.ev, ctx.relpath, qualname, call):
+                    continue
+                if _callee_disables_grad(ctx, qualname, call):
+                    continue
+                reported_loops.add(loop)
+                yield Finding(
+                    call.span,
+                    f"`{model}` runs in an evaluation loop (after `.eval()`) with autograd recording: "
+                    "every batch builds a graph and keeps its activations, which costs time and the "
+                    "memory a larger batch could use; run the loop under `torch.no_grad()`",
+                    lambda qualname=qualname: self._fix(ctx, qualname),
+                )
+
+    def _fix(self, ctx: ModuleContext, qualname: str) -> Fix:
+        """`@torch.no_grad()` on the evaluation function, when no caller differentiates
+        what it returns (none of them trains)."""
+        function = ctx.function(qualname)
+        message = f"Decorate `{function.name}` with `@torch.no_grad()`"
+        trains = any(role == STEP for role in ctx.training.loop_roles(ctx.relpath, qualname).values())
+        if function.kind != "function" or function.yields is not None or trains or _needs_grad(function):
+            return Fix(DISPLAY_ONLY, "Wrap the loop in `with torch.no_grad():`")
+        for caller_module, caller, index, _ in ctx.ev.callers(ctx.relpath, qualname):
+            if _differentiates_result(ctx.ev.function(caller_module, caller), index):
+                return Fix(DISPLAY_ONLY, message + " (not applied: a caller computes gradients of its result)")
+        torch = torch_reference(ctx.summary, ctx.source)
+        if torch is None:
+            return Fix(DISPLAY_ONLY, message)
+        name, imports = torch
+        text = ctx.source.index.line_text(function.span.line)
+        if not text.lstrip().startswith(("def ", "async def ")):
+            return Fix(DISPLAY_ONLY, message)
+        edit = ctx.source.insert_line_before(function.span.line, f"@{name}.no_grad()")
+        return Fix(SAFE, f"Decorate `{function.name}` with `@{name}.no_grad()`", [edit, *imports])
+
+
+def _needs_grad(function) -> bool:
+    """The function differentiates (adversarial examples, saliency, meta-learning) or
+    trains: it calls `backward()`/`torch.autograd.grad`, or sets `requires_grad`."""
+    if "requires_grad" in function.attr_stores:
+        return True
+    for call in function.calls:
+        if spelled_name(call.func) in _NEEDS_GRAD or _mentions(call.func, "requires_grad"):
+            return True
+    return False
+
+
+def _loop_needs_grad(function, loop: int) -> bool:
+    """The loop's body differentiates (or the function sets `requires_grad` anywhere)."""
+    if "requires_grad" in function.attr_stores:
+        return True
+    return any(
+        loop in call.loops and (spelled_name(call.func) in _NEEDS_GRAD or _mentions(call.func, "requires_grad"))
+        for call in function.calls
+    )
+
+
+def _differentiates_result(function, index: int) -> bool:
+    """Does the function compute gradients from what call `index` returns? Anything that
+    reads the result (calls given it, names bound from it) is followed, generously."""
+    calls, names = {index}, set()
+    changed = True
+    while changed:
+        changed = False
+        for position, call in enumerate(function.calls):
+            if position not in calls and any(
+                _reads(part, calls, names) for part in [call.func, *call.args, *(v for _, v in call.keywords)]
+            ):
+                calls.add(position)
+                changed = True
+        for name, bindings in function.bindings.items():
+            if name not in names and any(_reads(b.value, calls, names) for b in bindings):
+                names.add(name)
+                changed = True
+    return any(
+        spelled_name(function.calls[position].func) in _NEEDS_GRAD for position in calls
+    )
+
+
+def _reads(expr, calls: set, names: set) -> bool:
+    if not isinstance(expr, list) or not expr:
+        return False
+    if expr[0] == "c":
+        return expr[1] in calls
+    if expr[0] == "n":
+        return expr[1] in names
+    return any(_reads(part, calls, names) for part in expr[1:] if isinstance(part, list))
+
+
+def _mentions(expr, attr: str) -> bool:
+    if not isinstance(expr, list) or not expr:
+        return False
+    if expr[0] == "a" and expr[2] == attr:
+        return True
+    return any(_mentions(part, attr) for part in expr[1:] if isinstance(part, list))
+
+
+def _switches_to_eval(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
+    """`.eval()` is called on a module here, or in a caller (`depth` levels up) before it."""
+    function = ctx.ev.function(module, qualname)
+    if function is None:
+        return False
+    for call in function.calls:
+        if call.func[0] == "a" and call.func[2] == "eval" and not call.args and not call.keywords:
+            return True
+    if depth == 0:
+        return False
+    return any(_switches_to_eval(ctx, m, q, depth - 1) for m, q, _, _ in ctx.ev.callers(module, qualname))
+
+
+def _in_module_class(ctx: ModuleContext, function) -> bool:
+    """A method of an nn.Module class (its `forward` loops over layers, not batches)."""
+    owner = function.owner
+    while owner is None and function.parent:
+        function = ctx.summary.functions.get(function.parent)
+        if function is None:
+            return False
+        owner = function.owner
+    return owner is not None and ctx.ev.is_nn_module_class(ctx.relpath, owner)
+
+
+def _model_called(ctx: ModuleContext, qualname: str, call) -> str | None:
+    """The spelled name of the model whose forward the call runs (`model(x)`,
+    `self.net(x)`), or None when it calls something else (a loss, a layer without
+    parameters, a function)."""
+    for target, _ in ctx.ev.targets(call, (ctx.relpath, qualname)):
+        if isinstance(target, (Instance, TorchModule)) and ctx.training.has_parameters(target):
+            if isinstance(target, Instance) and not ctx.ev.is_nn_module_class(target.module, target.qualname):
+                continue
+            text = expr_text(call.func)
+            return f"{text}(...)" if text else "the model"
+    return None
+
+
+def _callee_disables_grad(ctx: ModuleContext, qualname: str, call) -> bool:
+    """The model's forward (or the method called) turns grad off itself: decorated with
+    no_grad, or running (part of) its body under `with torch.no_grad():` (an inference
+    mode of the model)."""
+    for target, _ in ctx.ev.targets(call, (ctx.relpath, qualname)):
+        method = None
+        if isinstance(target, Instance):
+            method = ctx.ev.find_method(target.module, target.qualname, "forward")
+        elif isinstance(target, Bound) and target.function is not None:
+            method = target.function
+        if method is None:
+            continue
+        if grad.function_mode(ctx.ev, method.module, method.qualname) is not None:
+            return True
+        function = ctx.ev.function(method.module, method.qualname)
+        frame = (method.module, method.qualname)
+        if any(grad.context_mode(ctx.ev, context, frame) == grad.OFF for with_ in function.withs for context in with_.contexts):
+            return True
+    return False
+
