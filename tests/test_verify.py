@@ -37,7 +37,7 @@ def test_every_runtime_fixture_ran(report):
 
 def test_every_fixable_rule_has_a_runtime_fixture(report):
     fixed = {code for entry in report["fixtures"] for code in entry["rules"]}
-    assert {"TL101", "TL102", "TL201", "TL202", "TL203"} <= fixed
+    assert {"TL101", "TL102", "TL105", "TL201", "TL202", "TL203", "TL302", "TL401"} <= fixed
 
 
 def test_safe_fixes_keep_the_results_exactly(report):
@@ -92,3 +92,52 @@ def test_scripts_that_find_their_data_through_file_still_run(tmp_path):
     [entry] = json.loads(result.stdout)["fixtures"]
     assert entry["status"] == "ok", entry["status"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.txt", "train.py"]  # the copy is gone
+
+
+def test_eval_without_grad_fix_keeps_the_results(report):
+    [entry] = [e for e in report["fixtures"] if e["name"] == "tl401_eval_with_grad"]
+    assert entry["fix_safety"] == "safe" and entry["equivalent"] is True
+
+
+def test_buffers_are_compared_too(report):
+    # The TL401 fixture trains batch norm: its running statistics are compared as well.
+    [entry] = [e for e in report["fixtures"] if e["name"] == "tl401_eval_with_grad"]
+    assert all(run["tensors_compared"] > run["parameters"] for run in entry["original"])
+
+
+def test_only_unsafe_fixes_without_unsafe_fixes_is_a_pass(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text((ROOT / "fixtures" / "runtime" / "tl101_slow_loading.py").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--output-format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    [entry] = json.loads(result.stdout)["fixtures"]
+    assert entry["status"].startswith("nothing to fix (1 unsafe fix")
+    assert result.returncode == 0
+
+
+def test_the_fixed_version_runs_as_the_original_without_a_copy_beside_it(tmp_path):
+    script = tmp_path / "train.py"
+    source = (ROOT / "fixtures" / "runtime" / "tl203_discarded_move.py").read_text()
+    script.write_text(source.replace(
+        'if __name__ == "__main__":',
+        'import os\nwith open(os.path.join(os.path.dirname(__file__), "seen.txt"), "a") as log:\n'
+        '    log.write(__file__ + "\\n")\n\nif __name__ == "__main__":',
+    ))
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--repeats", "1", "--max-steps", "3",
+         "--output-format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "seen.txt").read_text().splitlines() == [str(script)] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seen.txt", "train.py"]
+
+
+def test_a_spread_wider_than_the_speedup_is_no_ratio():
+    from torchlint.runtime.verify import speedup_of
+
+    assert speedup_of([1.4, 1.5, 1.6])[0] == 1.5
+    speedup, spread, note = speedup_of([0.9, 1.05, 1.3])
+    assert speedup is None and spread == (0.9, 1.3) and note.startswith("inconclusive")

@@ -23,7 +23,7 @@ class BlockingHostToDeviceCopy(Rule):
     fix_availability = "safe"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
-        if ctx.is_test:
+        if ctx.is_test or not ctx.ev.memo("pins-memory", None, lambda: _pins_memory(ctx), False):
             return
         for qualname, index, call in ctx.calls():
             func = call.func
@@ -75,6 +75,19 @@ class BlockingHostToDeviceCopy(Rule):
             return Fix(SAFE, message, [edit])
 
         return Fix(SAFE, message, build=build)
+
+
+def _pins_memory(ctx: ModuleContext) -> bool:
+    """Does any call of the project pass `pin_memory` (or enough positional arguments to
+    reach it)? Without one, no loader is pinned: a cheap first sieve."""
+    project = ctx.semantics.project
+    for module in project.modules():
+        summary = project.summary(module)
+        for function in summary.functions.values() if summary is not None else ():
+            for call in function.calls:
+                if len(call.args) > 7 or any(k in ("pin_memory", None) for k, _ in call.keywords):
+                    return True
+    return False
 
 
 def _receiver_values(ctx: ModuleContext, qualname: str, receiver, move: int) -> frozenset:

@@ -16,8 +16,8 @@ fixed copy finds what the original finds without being written beside it.
   through `torch.cuda.set_sync_debug_mode("warn")`;
 - data wait: time spent in `next()` on DataLoader iterators;
 - the trained parameters (every optimizer's parameter groups) and the buffers of the
-  modules that own them (batch-norm statistics) are saved at the end, for the caller to
-  compare runs;
+  modules that own them (batch-norm statistics, found at the first step, outside the
+  timed window) are saved at the end, for the caller to compare runs;
 - seeds for `random`, numpy and torch are set before the script starts;
 - on CUDA: peak memory against the device's memory, and GPU utilisation sampled through
   NVML where `nvidia-ml-py` is installed.
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
         pass
 
     cuda = torch.cuda.is_available()
-    state = {"steps": 0, "data_wait": 0.0, "optimizers": [], "syncs": 0, "window_start": None}
+    state = {"steps": 0, "data_wait": 0.0, "optimizers": [], "owners": [], "syncs": 0, "window_start": None}
 
     def synchronize() -> None:
         if cuda:
@@ -68,6 +68,9 @@ def main(argv: list[str]) -> int:
         state["steps"] += 1
         if all(optimizer is not known for known in state["optimizers"]):
             state["optimizers"].append(optimizer)
+            # Before the timed window: the modules that own its parameters, for their
+            # buffers at the end (the script's locals are gone by then).
+            state["owners"].extend(_owners_of([p for group in optimizer.param_groups for p in group["params"]]))
         if state["steps"] == WARMUP_STEPS and mode == "timed":
             synchronize()  # the one sync at the start of the timed window
             state["window_start"] = time.perf_counter()
@@ -135,7 +138,8 @@ def main(argv: list[str]) -> int:
         for group in optimizer.param_groups
         for parameter in group["params"]
     ]
-    tensors = [p.detach().to("cpu").clone() for p in parameters] + _buffers_of(parameters)
+    buffers = [b.detach().to("cpu").clone() for module in state["owners"] for _, b in module.named_buffers(recurse=False)]
+    tensors = [p.detach().to("cpu").clone() for p in parameters] + buffers
     torch.save(tensors, params_path)
     timed_steps = state["steps"] - WARMUP_STEPS
     window = ended - state["window_start"] if state["window_start"] is not None and timed_steps > 0 else None
@@ -178,9 +182,8 @@ def _run_as_main(source: str, script: str) -> None:
             sys.modules["__main__"] = saved
 
 
-def _buffers_of(parameters: list) -> list:
-    """The buffers (batch-norm statistics, ...) of the modules that own the trained
-    parameters, in the order of those parameters."""
+def _owners_of(parameters: list) -> list:
+    """The modules that own these parameters directly, in the parameters' order."""
     import gc
 
     import torch
@@ -195,10 +198,9 @@ def _buffers_of(parameters: list) -> list:
     found, seen = [], set()
     for parameter in parameters:
         module = owners.get(id(parameter))
-        if module is None or id(module) in seen:
-            continue
-        seen.add(id(module))
-        found.extend(buffer.detach().to("cpu").clone() for _, buffer in module.named_buffers(recurse=False))
+        if module is not None and id(module) not in seen:
+            seen.add(id(module))
+            found.append(module)
     return found
 
 

@@ -79,6 +79,16 @@ def step_time(measurements: dict) -> float | None:
     return window / steps if window and steps else None
 
 
+def speedup_of(ratios: list[float]) -> tuple[float | None, tuple[float, float], str | None]:
+    """(median speedup, (min, max), note) of per-repeat ratios: no ratio when the repeats
+    spread wider than the speedup itself, since then the runs disagree more than the
+    versions differ."""
+    middle, low, high = statistics.median(ratios), min(ratios), max(ratios)
+    if high - low > abs(middle - 1):
+        return None, (low, high), f"inconclusive: runs spread {low:.2f}x-{high:.2f}x around {middle:.2f}x"
+    return middle, (low, high), None
+
+
 def run_script(source: Path, script: Path, args: list[str], workdir: Path, tag: str, *, max_steps: int, seed: int,
                timeout: float, device: str, mode: str = "timed") -> RunResult:
     """Run `source` as if it were `script` (same `__file__`, same directory on `sys.path`)."""
@@ -195,13 +205,7 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
     if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
         report.speedup_note = "not measurable on cpu"
     elif ratios:
-        middle, low, high = statistics.median(ratios), min(ratios), max(ratios)
-        report.speedup_spread = (low, high)
-        if high - low > abs(middle - 1):
-            # The runs disagree more than the versions differ: no ratio to trust.
-            report.speedup_note = f"inconclusive: runs spread {low:.2f}x-{high:.2f}x around {middle:.2f}x"
-        else:
-            report.speedup = middle
+        report.speedup, report.speedup_spread, report.speedup_note = speedup_of(ratios)
     if measured_on == "cuda":
         # Counted in separate, untimed runs: the warnings that count them cost time.
         before = run_script(original, original, args, workdir, "original-syncs", mode="syncs", **options)
