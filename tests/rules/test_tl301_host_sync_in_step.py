@@ -148,3 +148,34 @@ def test_a_helper_in_another_module_syncs_per_step(tmp_path):
     run = Run(Settings(select=["TL301"], root=tmp_path), {"TL301"})
     found = runner.check(run, [tmp_path / "logs.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
     assert [(d.filename.rpartition("/")[2], d.row) for d in found] == [("logs.py", 3)]
+
+
+def test_evaluation_functions_run_per_step_by_full_batch_training_are_silent(lint):
+    source = """
+    import torch
+    import torch.nn.functional as F
+    device = torch.device("cuda")
+    model = torch.nn.Linear(4, 2).to(device)
+    optimizer = torch.optim.Adam(model.parameters())
+
+    def train():
+        model.train()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    @torch.no_grad()
+    def test():
+        model.eval()
+        return (model(x).argmax(1) == y).float().mean().cpu()
+
+    def evaluate():
+        model.eval()
+        return (model(x).argmax(1) == y).sum().item()
+
+    for epoch in range(100):
+        loss = train()
+        print(epoch, loss, test(), evaluate())
+    """
+    assert lint(source, codes={"TL301"}) == {(13, "TL301")}

@@ -40,7 +40,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-SUMMARY_VERSION = 9
+SUMMARY_VERSION = 10
 
 Expr = list
 UNKNOWN_EXPR: Expr = ["?"]
@@ -1072,7 +1072,7 @@ def _gate_of(test) -> str:
     if isinstance(test, ast.BoolOp):
         kinds = {_gate_of(v) for v in test.values}
         if isinstance(test.op, ast.And):
-            for kind in (GATE_EVERY_K, GATE_ONCE, GATE_FLAG):
+            for kind in (GATE_EVERY_K, GATE_ONCE, GATE_FLAG, GATE_TYPE):
                 if kind in kinds:
                     return kind
         return ""

@@ -7,6 +7,7 @@ from typing import Iterator
 
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import grad
 from torchlint.semantic.context import ModuleContext, expr_text
 from torchlint.semantic.values import UNKNOWN, Const, Opaque, Tensor
 
@@ -74,10 +75,16 @@ class HostSyncInStep(Rule):
                 yield Finding(span, message)
 
     def _hot(self, ctx: ModuleContext, qualname: str) -> bool:
-        """Code of this function may run per training step, on an accelerator."""
+        """Code of this function may run per training step, on an accelerator; evaluation
+        functions (decorated with `no_grad`, or switching a model to `.eval()` without
+        training) are not, even when full-batch training runs them every step."""
         training = ctx.training
         function = ctx.function(qualname)
         if function.kind == "class-body":
+            return False
+        if grad.function_mode(ctx.ev, ctx.relpath, qualname) == grad.OFF:
+            return False
+        if _evaluates(ctx, qualname):
             return False
         hot = (ctx.relpath, qualname) in training.per_step_functions() or bool(function.loops)
         return hot and bool(training.hot_evidence(ctx.relpath, qualname))
@@ -177,6 +184,15 @@ class HostSyncInStep(Rule):
                     "training step; format every N steps, or a value kept on the host"
                 )
         return None
+
+
+def _evaluates(ctx: ModuleContext, qualname: str) -> bool:
+    """The function switches a model to eval mode and runs no training step itself."""
+    function = ctx.function(qualname)
+    evals = any(
+        call.func[0] == "a" and call.func[2] == "eval" and not call.args and not call.keywords for call in function.calls
+    )
+    return evals and not any(ctx.training.is_step_call(ctx.relpath, qualname, call) for call in function.calls)
 
 
 def _keep_first(found: dict, statement: int, span, message: str) -> None:
