@@ -141,3 +141,21 @@ def test_a_spread_wider_than_the_speedup_is_no_ratio():
     assert speedup_of([1.4, 1.5, 1.6])[0] == 1.5
     speedup, spread, note = speedup_of([0.9, 1.05, 1.3])
     assert speedup is None and spread == (0.9, 1.3) and note.startswith("inconclusive")
+
+
+def test_the_running_total_fix_prints_the_same_figures(tmp_path):
+    # TL301's fix changes no parameter: what it must keep is every printed total, digit for digit.
+    from torchlint.engine import build_rules
+    from torchlint.fixer import fix_source
+    from torchlint.settings import RuleOptions
+
+    source = (ROOT / "fixtures" / "runtime" / "tl301_loss_total_synced.py").read_text()
+    fixed = fix_source(source, "t.py", build_rules({"TL301"}, RuleOptions()))
+    assert fixed.fixed["TL301"] == 2 and ".detach().double()" in fixed.source
+    outputs = []
+    for name, text in (("original.py", source), ("fixed.py", fixed.source)):
+        (tmp_path / name).write_text(text)
+        run = subprocess.run([sys.executable, str(tmp_path / name)], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].count("mean loss") == 2

@@ -179,3 +179,51 @@ def test_evaluation_functions_run_per_step_by_full_batch_training_are_silent(lin
         print(epoch, loss, test(), evaluate())
     """
     assert lint(source, codes={"TL301"}) == {(13, "TL301")}
+
+
+def fixed(body, script=SCRIPT):
+    from torchlint.engine import build_rules
+    from torchlint.fixer import fix_source
+    from torchlint.settings import RuleOptions
+
+    return fix_source(script.format(body=body), "t.py", build_rules({"TL301"}, RuleOptions())).source
+
+
+def test_the_fix_keeps_a_running_total_on_the_device():
+    body = (
+        "    total += loss.item() * x.size(0) / 2\n"
+        "    if step % 100 == 99:\n"
+        '        print(f"loss {total / 100:.4f}", float(total))\n'
+        "        total = 0.0\n"
+        "print(total)"
+    )
+    assert fixed(body) == SCRIPT.format(body=(
+        "    total += loss.detach().double() * x.size(0) / 2\n"
+        "    if step % 100 == 99:\n"
+        '        print(f"loss {float(total) / 100:.4f}", float(total))\n'
+        "        total = 0.0\n"
+        "print(float(total))"
+    ))
+
+
+@pytest.mark.parametrize(
+    "body, script",
+    [
+        # read at every step: the conversion would sync there anyway
+        ('    total += loss.item()\n    print(f"{total:.3f}")', SCRIPT),
+        # started at an int: `print(total)` would show 0.0 instead of 0 if nothing ran
+        ("    total += loss.item()\nprint(total)", SCRIPT.replace("total = 0.0", "total = 0")),
+        # grown by something else than numbers
+        ("    total += loss.item() + out.mean()\nprint(total)", SCRIPT),
+        ("    total += loss.item() / len(x)\nprint(total)", SCRIPT),
+        ("    total = total * 0.9 + loss.item()\nprint(total)", SCRIPT),
+        # read by a nested function
+        ("    total += loss.item()\nshow = lambda: total", SCRIPT),
+        # an attribute, not a local name
+        ("    model.total += loss.item()\nprint(model.total)", SCRIPT),
+        # MPS has no float64
+        ("    total += loss.item()\nprint(total)", SCRIPT.replace('"cuda" if torch.cuda.is_available()', '"mps" if torch.backends.mps.is_available()')),
+    ],
+)
+def test_the_fix_is_only_applied_where_it_is_proven(body, script):
+    assert fixed(body, script) == script.format(body=body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, name_is_free
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import grad
@@ -38,6 +39,7 @@ class HostSyncInStep(Rule):
     name = "host-sync-in-step"
     summary = "Host waits for the GPU at every training step (.item(), .cpu(), print, if on a tensor)"
     no_fix_reason = "no automatic fix: move the sync into the logging branch, or keep the value on the device"
+    fix_availability = "safe, running totals"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
@@ -64,15 +66,18 @@ class HostSyncInStep(Rule):
                 if message is None or under_sync_test(call.guard):
                     continue
                 if ctx.training.runs_per_training_step(ctx.relpath, qualname, call):
-                    _keep_first(found, call.statement_line or call.span.line, call.span, message)
+                    fix = None
+                    if call.func[0] == "a" and call.func[2] == "item":
+                        fix = lambda qualname=qualname, index=index: _accumulator_fix(ctx, qualname, index)
+                    _keep_first(found, call.statement_line or call.span.line, call.span, message, fix)
             for use in function.host_uses:
                 message = self._host_use_sync(ctx, qualname, use)
                 if message is None or under_sync_test(use.guard):
                     continue
                 if ctx.training.runs_per_training_step(ctx.relpath, qualname, use):
                     _keep_first(found, use.statement_line or use.span.line, use.span, message)
-            for span, message in sorted(found.values(), key=lambda entry: (entry[0].line, entry[0].col)):
-                yield Finding(span, message)
+            for span, message, fix in sorted(found.values(), key=lambda entry: (entry[0].line, entry[0].col)):
+                yield Finding(span, message, fix)
 
     def _hot(self, ctx: ModuleContext, qualname: str) -> bool:
         """Code of this function may run per training step, on an accelerator; evaluation
@@ -195,10 +200,10 @@ def _evaluates(ctx: ModuleContext, qualname: str) -> bool:
     return evals and not any(ctx.training.is_step_call(ctx.relpath, qualname, call) for call in function.calls)
 
 
-def _keep_first(found: dict, statement: int, span, message: str) -> None:
+def _keep_first(found: dict, statement: int, span, message: str, fix=None) -> None:
     current = found.get(statement)
     if current is None or (span.line, span.col) < (current[0].line, current[0].col):
-        found[statement] = (span, message)
+        found[statement] = (span, message, fix)
 
 
 def _operands(expr) -> list:
@@ -290,3 +295,187 @@ def _times_itself(ctx: ModuleContext, qualname: str) -> bool:
 def _shown(expr, suffix: str) -> str:
     text = expr_text(expr)
     return f"{text}{suffix}" if text else suffix.lstrip(".") or "..."
+
+
+# -- the one safe fix: a running total kept on the device ---------------------------------
+
+_KEEP_ON_DEVICE = "Keep the running value on the device (`total += loss.detach()`) and convert it where you log"
+
+
+def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
+    """`total += loss.item()` becomes `total += loss.detach().double()`, and every read of
+    `total` becomes `float(total)`. Proven only for a local name started at a float literal,
+    grown only by `+=` of numbers and `.item()`s of GPU tensors, and read outside the step
+    (or under an `if` in it), in code that targets CUDA: float64 on the device adds exactly
+    what Python adds, so every printed figure stays the same to the last digit."""
+    display = Fix(DISPLAY_ONLY, _KEEP_ON_DEVICE)
+    function = ctx.function(qualname)
+    if ctx.training.hot_evidence(ctx.relpath, qualname) != "cuda":
+        return display  # float64 is not available on every accelerator (MPS)
+    if not name_is_free(ctx.summary, "float") or "float" in function.bindings:
+        return display
+    proven = set()
+    for position, call in enumerate(function.calls):
+        func = call.func
+        if func[0] == "a" and func[2] == "item" and not call.args and not call.keywords:
+            values = ctx.values(func[1], qualname)
+            if values and all(isinstance(v, Tensor) for v in values) and any(v.device != "host" for v in values):
+                node = ctx.source.call_node(call.span)
+                if node is not None:
+                    proven.add(id(node))
+    target = ctx.source.call_node(function.calls[index].span)
+    if target is None or id(target) not in proven:
+        return display
+
+    def is_number(name: str) -> bool:
+        values = ctx.values(["n", name], qualname)
+        return bool(values) and all(
+            isinstance(v, Const) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool) for v in values
+        )
+
+    try:
+        edits = _accumulator_edits(ctx.source, target, proven, is_number)
+    except Exception:  # libcst could not resolve the scope: no fix rather than a wrong one
+        edits = None
+    if not edits:
+        return display
+    return Fix(SAFE, "Accumulate on the device (`.detach().double()`) and convert with `float()` where the total is read", edits)
+
+
+def _accumulator_edits(view, target, proven: set, is_number) -> list | None:
+    import libcst as cst
+    from libcst.metadata import FunctionScope, GlobalScope, MetadataWrapper, ParentNodeProvider, ScopeProvider
+
+    wrapper = MetadataWrapper(view.module, unsafe_skip_copy=True)
+    parents = wrapper.resolve(ParentNodeProvider)
+    scopes = wrapper.resolve(ScopeProvider)
+
+    statement = parents.get(target)
+    while statement is not None and not isinstance(statement, cst.AugAssign):
+        if isinstance(statement, (cst.BaseStatement, cst.BaseSmallStatement, cst.Lambda, cst.BaseComp)):
+            return None
+        statement = parents.get(statement)
+    if statement is None or not isinstance(statement.operator, cst.AddAssign) or not isinstance(statement.target, cst.Name):
+        return None
+    name = statement.target.value
+    scope = scopes.get(statement.target)
+    if not isinstance(scope, (FunctionScope, GlobalScope)):
+        return None
+
+    def numeric(expr, items: list) -> bool:
+        """Only numbers and proven GPU `.item()`s: the sum means the same on the device."""
+        if isinstance(expr, cst.BinaryOperation):
+            if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply)):
+                return numeric(expr.left, items) and numeric(expr.right, items)
+            if isinstance(expr.operator, cst.Divide):  # by a non-zero literal: no ZeroDivisionError to lose
+                divisor = expr.right
+                return numeric(expr.left, items) and isinstance(divisor, (cst.Integer, cst.Float)) and divisor.evaluated_value != 0
+            return False
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
+            return numeric(expr.expression, items)
+        if isinstance(expr, (cst.Integer, cst.Float)):
+            return True
+        if isinstance(expr, cst.Call):
+            if id(expr) in proven:
+                items.append(expr)
+                return True
+            func = expr.func
+            if isinstance(func, cst.Name) and func.value == "len" and len(expr.args) == 1:
+                return True
+            return isinstance(func, cst.Attribute) and func.attr.value in ("size", "numel")
+        if isinstance(expr, cst.Subscript):
+            return isinstance(expr.value, cst.Attribute) and expr.value.attr.value == "shape"
+        if isinstance(expr, cst.Name):
+            return expr.value != name and is_number(expr.value)
+        return False
+
+    items: list = []
+    for assignment in scope.assignments[name]:
+        node = getattr(assignment, "node", None)
+        if not isinstance(node, cst.Name) or scopes.get(node) is not scope:
+            return None  # an import, a parameter, a `global`/`nonlocal` store elsewhere
+        parent = parents.get(node)
+        if isinstance(parent, cst.AugAssign) and parent.target is node:
+            if not isinstance(parent.operator, cst.AddAssign) or _mentions_name(parent.value, name):
+                return None
+            if not numeric(parent.value, items):
+                return None
+        elif isinstance(parent, cst.AssignTarget):
+            assign = parents.get(parent)
+            if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.value, cst.Float):
+                return None  # started at `0` (an int) would print differently if the loop never ran
+        elif isinstance(parent, cst.AnnAssign) and parent.target is node:
+            if not isinstance(parent.value, cst.Float):
+                return None
+        else:
+            return None
+    if not any(item is target for item in items):
+        return None
+
+    loop = _innermost_loop(parents, statement)
+    reads = {}
+    for assignment in scope.assignments[name]:
+        for access in assignment.references:
+            reads[id(access.node)] = access.node
+    for access in scope.accesses[name]:
+        reads[id(access.node)] = access.node
+    for node in reads.values():
+        if scopes.get(node) is not scope or not isinstance(node, cst.Name):
+            return None  # read in a nested function, class or comprehension
+        if loop is not None and _every_step(parents, node, loop):
+            return None  # converted at every step anyway: nothing gained
+
+    edits = []
+    for item in items:
+        receiver = item.func.value
+        moved = cst.Call(func=cst.Attribute(value=cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("detach"))), attr=cst.Name("double")))
+        edit = view.replace_node(item, moved)
+        if edit is None:
+            return None
+        edits.append(edit)
+    for node in reads.values():
+        parent = parents.get(node)
+        if isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.Call):
+            call = parents.get(parent)
+            if isinstance(call.func, cst.Name) and call.func.value == "float" and len(call.args) == 1:
+                continue  # already `float(total)`
+        edit = view.replace_node(node, cst.Call(func=cst.Name("float"), args=[cst.Arg(value=node)]))
+        if edit is None:
+            return None
+        edits.append(edit)
+    return edits
+
+
+def _mentions_name(expr, name: str) -> bool:
+    import libcst.matchers as m
+
+    return bool(m.findall(expr, m.Name(name)))
+
+
+def _innermost_loop(parents, node):
+    import libcst as cst
+
+    while node is not None:
+        node = parents.get(node)
+        if isinstance(node, (cst.For, cst.While)):
+            return node
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Module)):
+            return None
+    return None
+
+
+def _every_step(parents, node, loop) -> bool:
+    """Does a read inside `loop` run at every iteration: not under an `if`, and not in the
+    loop's `else`?"""
+    import libcst as cst
+
+    child, parent = node, parents.get(node)
+    while parent is not None:
+        if isinstance(parent, cst.If) and child is not parent.test:
+            return False
+        if parent is loop:
+            return child is not loop.orelse
+        if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Module)):
+            return False
+        child, parent = parent, parents.get(parent)
+    return False
