@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Iterator
 
-from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, name_is_free
+from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix, name_is_free
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import grad
@@ -298,8 +299,12 @@ def _shown(expr, suffix: str) -> str:
 
 
 # -- the one safe fix: a running total kept on the device ---------------------------------
+# Proven and built on the stdlib `ast` (cheap enough for `check`, which shows whether a
+# finding is fixable), not libcst: the edits are two plain text replacements.
 
 _KEEP_ON_DEVICE = "Keep the running value on the device (`total += loss.detach()`) and convert it where you log"
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
 def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
@@ -315,16 +320,14 @@ def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
     if not name_is_free(ctx.summary, "float") or "float" in function.bindings:
         return display
     proven = set()
-    for position, call in enumerate(function.calls):
+    for call in function.calls:
         func = call.func
         if func[0] == "a" and func[2] == "item" and not call.args and not call.keywords:
             values = ctx.values(func[1], qualname)
             if values and all(isinstance(v, Tensor) for v in values) and any(v.device != "host" for v in values):
-                node = ctx.source.call_node(call.span)
-                if node is not None:
-                    proven.add(id(node))
-    target = ctx.source.call_node(function.calls[index].span)
-    if target is None or id(target) not in proven:
+                proven.add(_span_key(call.span))
+    target = _span_key(function.calls[index].span)
+    if target not in proven:
         return display
 
     def is_number(name: str) -> bool:
@@ -333,149 +336,189 @@ def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
             isinstance(v, Const) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool) for v in values
         )
 
-    try:
-        edits = _accumulator_edits(ctx.source, target, proven, is_number)
-    except Exception:  # libcst could not resolve the scope: no fix rather than a wrong one
-        edits = None
+    edits = _Accumulator(ctx.source, proven, is_number).edits(target)
     if not edits:
         return display
     return Fix(SAFE, "Accumulate on the device (`.detach().double()`) and convert with `float()` where the total is read", edits)
 
 
-def _accumulator_edits(view, target, proven: set, is_number) -> list | None:
-    import libcst as cst
-    from libcst.metadata import FunctionScope, GlobalScope, MetadataWrapper, ParentNodeProvider, ScopeProvider
+def _span_key(span) -> tuple:
+    return (span.line, span.col, span.end_line, span.end_col)
 
-    wrapper = MetadataWrapper(view.module, unsafe_skip_copy=True)
-    parents = wrapper.resolve(ParentNodeProvider)
-    scopes = wrapper.resolve(ScopeProvider)
 
-    statement = parents.get(target)
-    while statement is not None and not isinstance(statement, cst.AugAssign):
-        if isinstance(statement, (cst.BaseStatement, cst.BaseSmallStatement, cst.Lambda, cst.BaseComp)):
+class _Accumulator:
+    def __init__(self, view, proven: set, is_number) -> None:
+        self.view = view
+        self.proven = proven
+        self.is_number = is_number
+
+    def column(self, line: int, byte_col: int) -> int:
+        return len(self.view.index.line_text(line).encode("utf-8")[:byte_col].decode("utf-8", "replace"))
+
+    def key(self, node) -> tuple:
+        return (node.lineno, self.column(node.lineno, node.col_offset), node.end_lineno, self.column(node.end_lineno, node.end_col_offset))
+
+    def edits(self, target_key: tuple) -> list | None:
+        try:
+            tree = ast.parse(self.view.text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
-        statement = parents.get(statement)
-    if statement is None or not isinstance(statement.operator, cst.AddAssign) or not isinstance(statement.target, cst.Name):
-        return None
-    name = statement.target.value
-    scope = scopes.get(statement.target)
-    if not isinstance(scope, (FunctionScope, GlobalScope)):
-        return None
+        parents = {}
+        target = None
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "item":
+                if target is None and self.key(node) == target_key:
+                    target = node
+        if target is None:
+            return None
+        statement = parents.get(target)
+        while statement is not None and not isinstance(statement, (ast.stmt, ast.Lambda, *_NESTED_SCOPES)):
+            statement = parents.get(statement)
+        if not isinstance(statement, ast.AugAssign) or not isinstance(statement.op, ast.Add):
+            return None
+        if not isinstance(statement.target, ast.Name):
+            return None
+        name = statement.target.id
+        scope = parents.get(statement)
+        while scope is not None and not isinstance(scope, (ast.Module, *_NESTED_SCOPES)):
+            scope = parents.get(scope)
+        if not isinstance(scope, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)):
+            return None
+        if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = scope.args
+            params = arguments.posonlyargs + arguments.args + arguments.kwonlyargs + [a for a in (arguments.vararg, arguments.kwarg) if a]
+            if any(a.arg == name for a in params):
+                return None
 
-    def numeric(expr, items: list) -> bool:
+        items, reads = [], []
+        for node in _own_nodes(scope):
+            if isinstance(node, _NESTED_SCOPES):
+                if _mentions(node, name):
+                    return None  # read or bound by a nested function, class or comprehension
+            elif isinstance(node, (ast.Global, ast.Nonlocal)) and name in node.names:
+                return None
+            elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None) == name:
+                return None
+            elif isinstance(node, ast.alias) and (node.asname or node.name.partition(".")[0]) == name:
+                return None
+            elif isinstance(node, ast.Name) and node.id == name:
+                parent = parents.get(node)
+                if isinstance(node.ctx, ast.Load):
+                    reads.append(node)
+                elif isinstance(parent, ast.AugAssign) and parent.target is node:
+                    if not isinstance(parent.op, ast.Add) or _mentions(parent.value, name):
+                        return None
+                    if not self.numeric(parent.value, name, items):
+                        return None
+                elif isinstance(parent, (ast.Assign, ast.AnnAssign)) and _float_literal(parent.value):
+                    if isinstance(parent, ast.Assign) and parent.targets != [node]:
+                        return None
+                else:
+                    return None  # a loop target, `with ... as`, a walrus, `del`, a tuple or int start
+        if not any(item is target for item in items):
+            return None
+
+        loop = parents.get(statement)
+        while loop is not None and loop is not scope and not isinstance(loop, _LOOPS):
+            loop = parents.get(loop)
+        if isinstance(loop, _LOOPS) and any(_every_iteration(parents, read, loop) for read in reads):
+            return None  # converted at every step anyway: nothing gained
+
+        edits = []
+        for item in items:
+            receiver = item.func.value
+            start = (receiver.end_lineno, self.column(receiver.end_lineno, receiver.end_col_offset))
+            end = (item.end_lineno, self.column(item.end_lineno, item.end_col_offset))
+            if not re.fullmatch(r"\s*\.\s*item\s*\(\s*\)", self.text_between(start, end)):
+                return None
+            edits.append(Edit(start, end, ".detach().double()"))
+        for read in reads:
+            parent = parents.get(read)
+            if (
+                isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "float"
+                and parent.args == [read] and not parent.keywords
+            ):
+                continue  # already `float(total)`
+            line, col, end_line, end_col = self.key(read)
+            if self.text_between((line, col), (end_line, end_col)) != name:
+                return None  # positions `ast` gets wrong (inside some f-strings before 3.12)
+            edits.append(Edit((line, col), (end_line, end_col), f"float({name})"))
+        return edits
+
+    def text_between(self, start: tuple, end: tuple) -> str:
+        index = self.view.index
+        return self.view.text[index.offset(*start):index.offset(*end)]
+
+    def numeric(self, expr, name: str, items: list) -> bool:
         """Only numbers and proven GPU `.item()`s: the sum means the same on the device."""
-        if isinstance(expr, cst.BinaryOperation):
-            if isinstance(expr.operator, (cst.Add, cst.Subtract, cst.Multiply)):
-                return numeric(expr.left, items) and numeric(expr.right, items)
-            if isinstance(expr.operator, cst.Divide):  # by a non-zero literal: no ZeroDivisionError to lose
+        if isinstance(expr, ast.BinOp):
+            if isinstance(expr.op, (ast.Add, ast.Sub, ast.Mult)):
+                return self.numeric(expr.left, name, items) and self.numeric(expr.right, name, items)
+            if isinstance(expr.op, ast.Div):  # by a non-zero literal: no ZeroDivisionError to lose
                 divisor = expr.right
-                return numeric(expr.left, items) and isinstance(divisor, (cst.Integer, cst.Float)) and divisor.evaluated_value != 0
+                return self.numeric(expr.left, name, items) and _number_literal(divisor) and divisor.value != 0
             return False
-        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
-            return numeric(expr.expression, items)
-        if isinstance(expr, (cst.Integer, cst.Float)):
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+            return self.numeric(expr.operand, name, items)
+        if _number_literal(expr):
             return True
-        if isinstance(expr, cst.Call):
-            if id(expr) in proven:
+        if isinstance(expr, ast.Call):
+            if isinstance(expr.func, ast.Attribute) and expr.func.attr == "item" and self.key(expr) in self.proven:
                 items.append(expr)
                 return True
             func = expr.func
-            if isinstance(func, cst.Name) and func.value == "len" and len(expr.args) == 1:
+            if isinstance(func, ast.Name) and func.id == "len" and len(expr.args) == 1 and not expr.keywords:
                 return True
-            return isinstance(func, cst.Attribute) and func.attr.value in ("size", "numel")
-        if isinstance(expr, cst.Subscript):
-            return isinstance(expr.value, cst.Attribute) and expr.value.attr.value == "shape"
-        if isinstance(expr, cst.Name):
-            return expr.value != name and is_number(expr.value)
+            return isinstance(func, ast.Attribute) and func.attr in ("size", "numel")
+        if isinstance(expr, ast.Subscript):
+            return isinstance(expr.value, ast.Attribute) and expr.value.attr == "shape"
+        if isinstance(expr, ast.Name):
+            return expr.id != name and self.is_number(expr.id)
         return False
 
-    items: list = []
-    for assignment in scope.assignments[name]:
-        node = getattr(assignment, "node", None)
-        if not isinstance(node, cst.Name) or scopes.get(node) is not scope:
-            return None  # an import, a parameter, a `global`/`nonlocal` store elsewhere
-        parent = parents.get(node)
-        if isinstance(parent, cst.AugAssign) and parent.target is node:
-            if not isinstance(parent.operator, cst.AddAssign) or _mentions_name(parent.value, name):
-                return None
-            if not numeric(parent.value, items):
-                return None
-        elif isinstance(parent, cst.AssignTarget):
-            assign = parents.get(parent)
-            if not isinstance(assign, cst.Assign) or len(assign.targets) != 1 or not isinstance(assign.value, cst.Float):
-                return None  # started at `0` (an int) would print differently if the loop never ran
-        elif isinstance(parent, cst.AnnAssign) and parent.target is node:
-            if not isinstance(parent.value, cst.Float):
-                return None
-        else:
-            return None
-    if not any(item is target for item in items):
-        return None
 
-    loop = _innermost_loop(parents, statement)
-    reads = {}
-    for assignment in scope.assignments[name]:
-        for access in assignment.references:
-            reads[id(access.node)] = access.node
-    for access in scope.accesses[name]:
-        reads[id(access.node)] = access.node
-    for node in reads.values():
-        if scopes.get(node) is not scope or not isinstance(node, cst.Name):
-            return None  # read in a nested function, class or comprehension
-        if loop is not None and _every_step(parents, node, loop):
-            return None  # converted at every step anyway: nothing gained
-
-    edits = []
-    for item in items:
-        receiver = item.func.value
-        moved = cst.Call(func=cst.Attribute(value=cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("detach"))), attr=cst.Name("double")))
-        edit = view.replace_node(item, moved)
-        if edit is None:
-            return None
-        edits.append(edit)
-    for node in reads.values():
-        parent = parents.get(node)
-        if isinstance(parent, cst.Arg) and isinstance(parents.get(parent), cst.Call):
-            call = parents.get(parent)
-            if isinstance(call.func, cst.Name) and call.func.value == "float" and len(call.args) == 1:
-                continue  # already `float(total)`
-        edit = view.replace_node(node, cst.Call(func=cst.Name("float"), args=[cst.Arg(value=node)]))
-        if edit is None:
-            return None
-        edits.append(edit)
-    return edits
+def _own_nodes(scope):
+    """The nodes of a scope, down to (and including, but not into) nested scopes."""
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, _NESTED_SCOPES):
+            stack.extend(ast.iter_child_nodes(node))
 
 
-def _mentions_name(expr, name: str) -> bool:
-    import libcst.matchers as m
-
-    return bool(m.findall(expr, m.Name(name)))
-
-
-def _innermost_loop(parents, node):
-    import libcst as cst
-
-    while node is not None:
-        node = parents.get(node)
-        if isinstance(node, (cst.For, cst.While)):
-            return node
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Module)):
-            return None
-    return None
+def _mentions(node, name: str) -> bool:
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Name) and inner.id == name:
+            return True
+        if isinstance(inner, (ast.Global, ast.Nonlocal)) and name in inner.names:
+            return True
+        if isinstance(inner, ast.arg) and inner.arg == name:
+            return True
+    return False
 
 
-def _every_step(parents, node, loop) -> bool:
-    """Does a read inside `loop` run at every iteration: not under an `if`, and not in the
-    loop's `else`?"""
-    import libcst as cst
+def _number_literal(node) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
 
+
+def _float_literal(node) -> bool:
+    # `0.0`, not `0`: an int start would print `0` rather than `0.0` if the loop never ran.
+    return isinstance(node, ast.Constant) and type(node.value) is float
+
+
+def _every_iteration(parents, node, loop) -> bool:
+    """Does a read inside `loop` run at every iteration: not under an `if` (or a
+    conditional expression), and not in the loop's `else`?"""
     child, parent = node, parents.get(node)
     while parent is not None:
-        if isinstance(parent, cst.If) and child is not parent.test:
+        if isinstance(parent, (ast.If, ast.IfExp)) and child is not parent.test:
             return False
         if parent is loop:
-            return child is not loop.orelse
-        if isinstance(parent, (cst.FunctionDef, cst.ClassDef, cst.Module)):
+            return not any(child is other for other in loop.orelse)
+        if isinstance(parent, (ast.Module, *_NESTED_SCOPES)):
             return False
         child, parent = parent, parents.get(parent)
     return False
