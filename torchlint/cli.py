@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -69,6 +69,7 @@ def _selection_options(command):
         click.option("--isolated", is_flag=True, help="Ignore all configuration files."),
         click.option("--stdin-filename", help="The name of the file when reading from stdin (`-`)."),
         click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary."),
+        click.option("-v", "--verbose", is_flag=True, help="Also say which torch release each project targets, and why."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -81,6 +82,8 @@ class Run:
 
     settings: Settings
     codes: set[str]
+    # ("warning" | "info", message) said while checking: unreadable pins, the torch target.
+    notes: list = field(default_factory=list)
 
     @cached_property
     def file_filter(self) -> FileFilter:
@@ -138,6 +141,21 @@ def _discover(run: Run, paths, force_exclude) -> tuple[list[Path], bool]:
     return files, bool(missing)
 
 
+def _say_notes(run: Run, verbose: bool) -> None:
+    """Warnings always (once each), information with --verbose; on stderr, so that JSON and
+    fixed stdin stay clean."""
+    seen = set()
+    for kind, message in run.notes:
+        if (kind, message) in seen:
+            continue
+        seen.add((kind, message))
+        if kind == "warning":
+            _warning(message)
+        elif verbose:
+            click.echo(message, err=True)
+    run.notes.clear()
+
+
 def _stdin_excluded(run: Run, force_exclude: bool, stdin_filename: str | None) -> bool:
     return bool(force_exclude and stdin_filename and run.file_filter.excluded(Path(stdin_filename), False))
 
@@ -148,7 +166,7 @@ def _stdin_excluded(run: Run, force_exclude: bool, stdin_filename: str | None) -
 @click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
-          unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet,
+          unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet, verbose,
           output_format, statistics, exit_zero) -> None:
     """Check PATHS (default: the current directory) for patterns that starve the GPU."""
     run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
@@ -175,6 +193,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache, arguments=[Path(p) for p in paths] or [Path(".")],
                                         build_edits=build_edits))
 
+    _say_notes(run, verbose)
     internal = [d for d in diagnostics if d.kind == "internal-error"]
     reported = [d for d in diagnostics if d.kind != "internal-error"]
     reported.sort(key=lambda d: (d.filename, d.row, d.column, d.code or ""))
@@ -222,7 +241,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
 @click.option("--apply", "apply_changes", is_flag=True, help="Write the fixes (without it, show them as a diff).")
 @click.option("--exit-non-zero-on-fix", is_flag=True, help="With --apply, exit 1 when anything was changed.")
 def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
-        unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet,
+        unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet, verbose,
         apply_changes, exit_non_zero_on_fix) -> None:
     """Fix what `check` finds in PATHS: show the diff, or write it with --apply."""
     run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
@@ -240,6 +259,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
             _error(f"{name}: {error}")
             sys.exit(EXIT_ERROR)
         outcomes = runner.fix(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
+        _say_notes(run, verbose)
         [outcome] = outcomes
         sys.stdout.write(outcome.text if outcome.error is None and outcome.text else source)
         sys.stdout.flush()
@@ -249,6 +269,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         if missing:
             status = EXIT_ERROR
         outcomes = runner.fix(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
+        _say_notes(run, verbose)
         if apply_changes:
             for outcome in outcomes:
                 if outcome.changed and outcome.source is not None and outcome.source.path is not None:

@@ -93,6 +93,21 @@ def _root_of(target: Path) -> Path:
     return find_root(target if target.parent.exists() else Path.cwd())
 
 
+def pinned_torch(workspace: Workspace, run):
+    """The project's torch pins (read once per root); their warnings and, with --verbose,
+    the target go to the run's notes."""
+    from torchlint.project.torch_target import resolve
+
+    pinned = resolve(workspace.root)
+    notes = getattr(run, "notes", None)
+    if notes is not None:
+        for warning in pinned.warnings:
+            notes.append(("warning", warning))
+        setting = run.settings.rule_options.target_torch
+        notes.append(("info", f"{workspace.root}: targets " + (f"torch {setting} (target-torch setting)" if setting else pinned.describe())))
+    return pinned
+
+
 def _settings_key(run, display: str) -> str:
     rules = run.rules_for(display)
     options = repr(sorted(vars(run.settings.rule_options).items())) if hasattr(run.settings.rule_options, "__dict__") else repr(run.settings.rule_options)
@@ -119,9 +134,10 @@ def check_workspace(workspace: Workspace, run, jobs: int | None, build_edits: bo
     for relpath in workspace.targets:
         if relpath in workspace.errors:
             results[relpath] = [io_error(workspace.display[relpath], workspace.errors[relpath])]
+    pinned = pinned_torch(workspace, run)
     cache = workspace.cache
     if cache is not None:
-        state = workspace.state()
+        state = digest(workspace.state(), repr(pinned))
         for relpath in workspace.targets:
             if relpath in results:
                 continue
@@ -136,7 +152,8 @@ def check_workspace(workspace: Workspace, run, jobs: int | None, build_edits: bo
     if pending:
         from torchlint.semantic.context import Semantics
 
-        semantics = Semantics(build_project(workspace, lambda missing, cache: summarize_in_parallel(missing, jobs, cache)))
+        semantics = Semantics(build_project(workspace, lambda missing, cache: summarize_in_parallel(missing, jobs, cache)),
+                              pinned)
         for relpath in pending:
             display = workspace.display[relpath]
             results[relpath] = _lint(workspace, semantics, relpath, display, run.rules_for(display), build_edits)
@@ -200,8 +217,9 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
                                         original=texts[relpath], text=texts[relpath])
     active = [r for r in workspace.targets if r in texts]
     summarize_many = lambda missing, cache: summarize_in_parallel(missing, jobs, cache)  # noqa: E731
+    pinned = pinned_torch(workspace, run)
     for _ in range(MAX_PASSES + 1):
-        semantics = Semantics(build_project(workspace, summarize_many))
+        semantics = Semantics(build_project(workspace, summarize_many), pinned)
         changed = False
         for relpath in active:
             outcome = outcomes[relpath]

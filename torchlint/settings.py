@@ -20,6 +20,8 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class RuleOptions:
     small_batch_threshold: int = 16
+    # `target-torch`: the torch release the project targets; None reads the project's pins.
+    target_torch: str | None = None
 
 
 @dataclass
@@ -75,7 +77,7 @@ def load_settings(config_path: Path | None) -> Settings:
 def settings_from_table(table: dict, config_path: Path) -> Settings:
     where = f"{config_path} [tool.torchlint]"
     settings = Settings(root=config_path.parent.resolve(), config_path=config_path)
-    options: dict[str, int] = {}
+    options: dict = {}
     for key, value in table.items():
         if key in _LIST_KEYS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -91,6 +93,16 @@ def settings_from_table(table: dict, config_path: Path) -> Settings:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: `respect-gitignore` must be true or false")
             settings.respect_gitignore = value
+        elif key == "target-torch":
+            from torchlint.project.torch_target import from_setting
+
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: `target-torch` must be a version string such as \"1.13\"")
+            try:
+                from_setting(value)
+            except ValueError as error:
+                raise ConfigError(f"{where}: {error}") from None
+            options["target_torch"] = value
         elif key in _RULE_TABLES:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: `{key}` must be a table")
@@ -104,7 +116,7 @@ def settings_from_table(table: dict, config_path: Path) -> Settings:
                     raise ConfigError(f"{where}.{key}: `{option}` must be a positive {kind.__name__}")
                 options[attribute] = option_value
         else:
-            known = ", ".join([*_LIST_KEYS, "per-file-ignores", "respect-gitignore", *_RULE_TABLES])
+            known = ", ".join([*_LIST_KEYS, "per-file-ignores", "respect-gitignore", "target-torch", *_RULE_TABLES])
             raise ConfigError(f"{where}: unknown key `{key}` (known keys: {known})")
     settings.rule_options = RuleOptions(**options)
     for key in ("select", "extend_select", "ignore"):

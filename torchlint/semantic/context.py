@@ -16,10 +16,12 @@ from torchlint.semantic.values import UNKNOWN, External
 class Semantics:
     """Everything known about a project: values (the evaluator) and training structure."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, pinned_torch=None) -> None:
         self.project = project
         self.ev = Evaluator(project)
         self.training = Training(self.ev)
+        # The project's torch pins (project.torch_target.TorchTarget), read by the runner.
+        self.pinned_torch = pinned_torch
 
 
 class ModuleContext:
@@ -31,6 +33,17 @@ class ModuleContext:
         self.training = semantics.training
         self._source = source
         self._view: SourceView | None = None
+
+    @property
+    def torch_target(self):
+        """The torch release the project targets: the `target-torch` setting, else its pins,
+        else a current torch."""
+        from torchlint.project.torch_target import TorchTarget, from_setting
+
+        setting = getattr(self.options, "target_torch", None)
+        if setting:
+            return from_setting(setting)
+        return self.semantics.pinned_torch or TorchTarget()
 
     @property
     def is_test(self) -> bool:
