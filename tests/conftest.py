@@ -20,13 +20,13 @@ def expected_findings(source: str) -> set[tuple[int, str]]:
     return found
 
 
-def actual_findings(source: str, filename: str = "example.py", codes=None) -> set[tuple[int, str]]:
+def actual_findings(source: str, filename: str = "example.py", codes=None, target_torch=None) -> set[tuple[int, str]]:
     from torchlint.engine import build_rules, lint_source
     from torchlint.rules import all_rules
     from torchlint.settings import RuleOptions
 
     codes = codes or {rule.code for rule in all_rules()}
-    diagnostics = lint_source(source, filename, build_rules(codes, RuleOptions()))
+    diagnostics = lint_source(source, filename, build_rules(codes, RuleOptions(target_torch=target_torch)))
     errors = [d for d in diagnostics if d.kind != "finding"]
     assert not errors, errors
     return {(d.row, d.code) for d in diagnostics}

@@ -1,6 +1,7 @@
 """Golden tests: whole training scripts in fixtures/check/ carry `# expect: CODE` on every
 line where a finding is due; any other finding, or a missing one, fails."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,13 @@ def test_there_are_fixtures_for_every_rule():
     assert {rule.code for rule in all_rules()} <= marked
 
 
+def target_torch(source: str) -> str | None:
+    """A fixture that targets an old torch says so in its docstring: (`target-torch = "1.13"`)."""
+    match = re.search(r'`target-torch = "([^"]+)"`', source)
+    return match.group(1) if match else None
+
+
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_fixture_findings_match_golden_markers(path: Path):
     source = path.read_text(encoding="utf-8")
-    assert actual_findings(source, filename=path.name) == expected_findings(source)
+    assert actual_findings(source, filename=path.name, target_torch=target_torch(source)) == expected_findings(source)

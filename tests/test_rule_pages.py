@@ -25,19 +25,21 @@ def test_page_has_the_fixed_sections(rule):
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_example_produces_exactly_its_marked_findings(rule):
-    example = read_page(rule).code_block("Example")
+    page = read_page(rule)
+    example = page.code_block("Example")
     assert example, "a page without an Example block"
     expected = expected_findings(example)
     assert any(code == rule.code for _, code in expected), "the Example must show the rule firing"
-    assert actual_findings(example) == expected
+    assert actual_findings(example, target_torch=page.target_torch) == expected
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
 def test_use_instead_produces_no_finding(rule):
-    better = read_page(rule).code_block("Use instead")
+    page = read_page(rule)
+    better = page.code_block("Use instead")
     assert better, "a page without a Use instead block"
     assert expected_findings(better) == set()
-    assert actual_findings(better) == set()
+    assert actual_findings(better, target_torch=page.target_torch) == set()
 
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r.fix_availability != "none"], ids=lambda r: r.code)
@@ -50,17 +52,17 @@ def test_fix_section_shows_what_fix_does_to_the_example(rule):
     from torchlint.settings import RuleOptions
 
     page = read_page(rule)
-    fixed = fix_source(page.code_block("Example"), "example.py", build_rules({rule.code}, RuleOptions()), unsafe=True)
+    options = RuleOptions(target_torch=page.target_torch)
+    fixed = fix_source(page.code_block("Example"), "example.py", build_rules({rule.code}, options), unsafe=True)
     assert fixed.changed, "the Fix section must show a fix being applied"
     without_markers = re.sub(r"  # expect: TL\d{3}(?:, TL\d{3})*", "", fixed.source)
     assert page.code_block("Fix") == without_markers
-    unsafe_only = any(d.fix and d.fix["applicability"] == "unsafe" for d in actual_diagnostics(page.code_block("Example")))
+    unsafe_only = any(d.fix and d.fix["applicability"] == "unsafe" for d in actual_diagnostics(page.code_block("Example"), options))
     if unsafe_only:
         assert "Fix safety" in page.sections
 
 
-def actual_diagnostics(source):
+def actual_diagnostics(source, options):
     from torchlint.engine import build_rules, lint_source
-    from torchlint.settings import RuleOptions
 
-    return lint_source(source, "example.py", build_rules({r.code for r in RULES}, RuleOptions()))
+    return lint_source(source, "example.py", build_rules({r.code for r in RULES}, options))

@@ -427,7 +427,9 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
     if "--" in sys.argv:
         script_args = sys.argv[sys.argv.index("--") + 1 :]
         scripts = scripts[: len(scripts) - len(script_args)]
-    paths = [Path(s) for s in scripts] or sorted(_runtime_fixtures().glob("*.py"))
+    # A bundled fixture is a script, or a project directory of its own (its pins apply).
+    bundled = sorted(_runtime_fixtures().glob("*.py")) + sorted(_runtime_fixtures().glob("*/train.py"))
+    paths = [Path(s) for s in scripts] or sorted(bundled, key=lambda p: p.stem if p.name != "train.py" else p.parent.name)
     if not scripts and max_steps == 0:
         max_steps = BUNDLED_MAX_STEPS  # the bundled fixtures prove the fixes in seconds, not minutes
     missing = [p for p in paths if not p.is_file()]

@@ -24,6 +24,14 @@ def page_path(rule: type[Rule]) -> Path:
 class Page:
     title: str
     sections: dict[str, str]  # heading -> body text
+    text: str = ""
+
+    @property
+    def target_torch(self) -> str | None:
+        """The torch release the page's examples target, for rules whose advice depends on
+        it: a line "The examples target torch 1.13 (`target-torch = "1.13"`)."."""
+        match = re.search(r'`target-torch = "([^"]+)"`', self.text)
+        return match.group(1) if match else None
 
     def code_block(self, heading: str) -> str | None:
         body = self.sections.get(heading)
@@ -58,4 +66,4 @@ def parse_page(text: str) -> Page:
         buffer.append(line)
     if current is not None:
         sections[current] = "\n".join(buffer).strip() + "\n"
-    return Page(title, sections)
+    return Page(title, sections, text)

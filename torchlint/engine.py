@@ -91,12 +91,13 @@ def build_rules(codes: set[str], options: RuleOptions) -> list[Rule]:
     return [rule(options) for rule in all_rules() if rule.code in codes]
 
 
-def lint_source(source: str, filename: str, rules: list[Rule]) -> list[Diagnostic]:
-    """Findings for one file's text, checked as a project of its own."""
+def lint_source(source: str, filename: str, rules: list[Rule], pinned_torch=None) -> list[Diagnostic]:
+    """Findings for one file's text, checked as a project of its own (whose torch pins,
+    a TorchTarget, may be given)."""
     from torchlint.project.index import Project
     from torchlint.semantic.context import Semantics
 
-    semantics = Semantics(Project.from_sources({filename: source}))
+    semantics = Semantics(Project.from_sources({filename: source}), pinned_torch)
     return lint_module(semantics, filename, filename, rules, lambda: source)
 
 

@@ -45,11 +45,11 @@ def applicable(diagnostic: Diagnostic, unsafe: bool) -> bool:
     return fix["applicability"] == SAFE or (unsafe and fix["applicability"] == UNSAFE)
 
 
-def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = False) -> FixResult:
+def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = False, pinned_torch=None) -> FixResult:
     current = source
     fixed: Counter = Counter()
     kinds_applied: Counter = Counter()
-    diagnostics = lint_source(source, filename, rules)
+    diagnostics = lint_source(source, filename, rules, pinned_torch)
     for _ in range(MAX_PASSES):
         candidates = [d for d in diagnostics if applicable(d, unsafe)]
         if not candidates:
@@ -63,13 +63,13 @@ def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = Fal
             return FixResult(
                 source,
                 source,
-                remaining=lint_source(source, filename, rules),
+                remaining=lint_source(source, filename, rules, pinned_torch),
                 error=f"fixes by {codes} would produce code that does not compile ({problem}); file left unchanged",
             )
         fixed.update(used)
         kinds_applied.update(kinds)
         current = updated
-        diagnostics = lint_source(current, filename, rules)
+        diagnostics = lint_source(current, filename, rules, pinned_torch)
     return FixResult(source, current, fixed, kinds_applied, diagnostics)
 
 

@@ -31,6 +31,12 @@ class TorchTarget:
     inclusive: bool = True
     source: str = ""  # where it came from, for --verbose: "requirements.txt: torch==1.7.1"
     warnings: tuple = field(default=(), compare=False)
+    lower: tuple | None = None  # the oldest torch it admits, when a pin says
+
+    def admits_only_from(self, version: tuple) -> bool:
+        """Is every admitted torch `version` or newer (an API that arrived then is there)?
+        Without a pin saying so, no."""
+        return self.lower is not None and _padded(self.lower) >= _padded(version)
 
     def before(self, version: tuple) -> bool:
         """Is every admitted torch older than `version`?"""
@@ -63,7 +69,7 @@ def from_setting(value: str) -> TorchTarget:
     version = parse_version(value)
     if version is None:
         raise ValueError(f"`target-torch` must be a version such as \"1.13\" or \"2.1.0\", not {value!r}")
-    return TorchTarget(version, True, "target-torch setting")
+    return TorchTarget(version, True, "target-torch setting", lower=version)
 
 
 def target_of_spec(spec: str, source: str) -> TorchTarget | None:
@@ -72,7 +78,7 @@ def target_of_spec(spec: str, source: str) -> TorchTarget | None:
     spec = spec.strip()
     if not spec:
         return TorchTarget(None, True, f"{source}: torch, unpinned")
-    upper, inclusive = None, True
+    upper, inclusive, lower = None, True, None
     for clause in spec.split(","):
         clause = clause.strip()
         match = re.match(r"^(===|==|<=|>=|~=|!=|<|>|=)\s*(.+)$", clause)
@@ -81,8 +87,11 @@ def target_of_spec(spec: str, source: str) -> TorchTarget | None:
         operator, text = match.groups()
         text = text.strip()
         if operator in (">=", ">", "!="):
-            if parse_version(text.replace(".*", "")) is None:
+            version = parse_version(text.replace(".*", ""))
+            if version is None:
                 return None
+            if operator != "!=" and (lower is None or _padded(version) > _padded(lower)):
+                lower = version
             continue
         if operator in ("==", "===", "=") and text.endswith(".*"):
             base = parse_version(text[:-2])
@@ -97,11 +106,14 @@ def target_of_spec(spec: str, source: str) -> TorchTarget | None:
                 if len(version) < 2:
                     return None
                 bound, bound_inclusive = version[:-2] + (version[-2] + 1,), False  # ~=1.12 -> <2, ~=1.12.1 -> <1.13
+                lower = version if lower is None or _padded(version) > _padded(lower) else lower
             else:
+                if operator in ("==", "===", "="):
+                    lower = version if lower is None or _padded(version) > _padded(lower) else lower
                 bound, bound_inclusive = version, operator != "<"
         if upper is None or _padded(bound) < _padded(upper) or (_padded(bound) == _padded(upper) and not bound_inclusive):
             upper, inclusive = bound, bound_inclusive
-    return TorchTarget(upper, inclusive, f"{source}: torch{spec}")
+    return TorchTarget(upper, inclusive, f"{source}: torch{spec}", lower=lower)
 
 
 def resolve(root: Path | None, setting: str | None = None) -> TorchTarget:
@@ -122,7 +134,7 @@ def resolve(root: Path | None, setting: str | None = None) -> TorchTarget:
                 if target is None:
                     warnings.append(f"{name}: cannot read the torch pin `{line.strip()}`; ignored")
                     continue
-                return TorchTarget(target.upper, target.inclusive, target.source, tuple(warnings))
+                return TorchTarget(target.upper, target.inclusive, target.source, tuple(warnings), target.lower)
     return TorchTarget(None, True, "no torch pin found: assumed current; set `target-torch` in [tool.torchlint]", tuple(warnings))
 
 

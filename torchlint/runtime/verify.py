@@ -21,6 +21,8 @@ from torchlint.rules.base import Rule
 
 # Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
 GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302"}
+# Rules whose fix only changes behaviour on torch before 2.0 (defaults that changed there).
+TORCH_1_ONLY_EFFECT = {"TL404"}
 
 
 @dataclass
@@ -130,13 +132,17 @@ def max_difference(first: Path, second: Path) -> float | None:
 
 def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: bool, repeats: int,
                   max_steps: int, timeout: float, device: str, seed: int = 0) -> Verification:
-    report = Verification(script.stem)
+    report = Verification(script.parent.name if script.name == "train.py" else script.stem)
     try:
         source_file = read_file(script)
     except Exception as error:  # unreadable: say so, in one line
         report.status = f"cannot read: {error}"
         return report
-    fixed = fix_source(source_file.text, script.name, rules, unsafe)
+    from torchlint.project.layout import find_root
+    from torchlint.project.torch_target import resolve
+
+    # The script's project decides which torch it targets (its pins), as for `fix`.
+    fixed = fix_source(source_file.text, script.name, rules, unsafe, resolve(find_root(script)))
     if fixed.error:
         report.status = f"fix failed: {fixed.error}"
         return report
@@ -204,6 +210,8 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
             ratios.append(slow / fast)
     if measured_on == "cpu" and set(report.rules) <= GPU_ONLY_EFFECT:
         report.speedup_note = "not measurable on cpu"
+    elif set(report.rules) <= TORCH_1_ONLY_EFFECT and _torch_major() >= 2:
+        report.speedup_note = "not measurable on torch 2 (already its default)"
     elif ratios:
         report.speedup, report.speedup_spread, report.speedup_note = speedup_of(ratios)
     if measured_on == "cuda":
@@ -214,6 +222,12 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
         if None not in counts:
             report.syncs = counts
     return report
+
+
+def _torch_major() -> int:
+    import torch
+
+    return int(torch.__version__.split(".")[0])
 
 
 def cuda_available() -> bool:

@@ -56,6 +56,7 @@ class Consumer:
     how: str  # "loop" | "lightning" | "ignite" | "accelerate"
     moves_batches: bool  # the batches are sent to a device (by the code or the framework)
     evidence: str | None  # "cuda", "accel" or None: does the code around it use an accelerator?
+    loop: int = -1  # the loop of `qualname` that iterates the batches ("loop" consumers)
 
 
 class Training:
@@ -311,6 +312,9 @@ class Training:
                             for root in new_roots:
                                 add(Function(other, info.methods["forward"]),
                                     "forward() of a module class (the trained model is not resolved)", root)
+
+    def called_in_a_loop(self, module: str, qualname: str) -> bool:
+        return bool(self.ev.memo("called-in-a-loop", (module, qualname), lambda: self._called_in_a_loop(module, qualname), False))
 
     def _called_in_a_loop(self, module: str, qualname: str, depth: int = 3) -> bool:
         """Is the function called inside a loop, directly or through up to `depth` callers?"""
@@ -761,7 +765,7 @@ class Training:
                     evidence = self.evidence(module, qualname)
                     for source in sources:
                         found.setdefault(source, []).append(
-                            Consumer(role, module, qualname, "loop", source in moved, _strongest(evidence, moved.get(source)))
+                            Consumer(role, module, qualname, "loop", source in moved, _strongest(evidence, moved.get(source)), index)
                         )
         for consumer_site, role, loaders, how, evidence in self._framework_consumers():
             for loader in loaders:

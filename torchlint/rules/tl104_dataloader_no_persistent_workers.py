@@ -1,0 +1,177 @@
+"""TL104 dataloader-no-persistent-workers: a loader with workers is iterated again and
+again, and every new pass forks (or spawns) its worker processes anew."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix
+from torchlint.project.summary import spelled_name
+from torchlint.rules.base import Finding, Rule
+from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
+from torchlint.semantic import api
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.values import Const, Dataset, Instance, Opaque
+
+_HF_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
+                           "transformers.training_args.TrainingArguments"))
+# Methods that only read a dataset: calling them between epochs changes nothing workers see.
+_READS = frozenset(("__len__", "__getitem__", "get", "items", "keys", "values", "size", "numel", "describe"))
+
+
+class DataloaderNoPersistentWorkers(Rule):
+    code = "TL104"
+    name = "dataloader-no-persistent-workers"
+    summary = "DataLoader with workers re-created at every pass (no persistent_workers=True)"
+    fix_availability = "unsafe"
+    no_fix_reason = "no automatic fix: the loader is not torch's DataLoader, or torch is older than 1.7"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        for loader in loader_calls(ctx):
+            arguments = loader.arguments
+            if arguments.opaque or arguments.get("persistent_workers") is not None:
+                continue  # set (even to False, on purpose), or maybe hidden in **kwargs
+            count = _worker_count(arguments.get("num_workers"))
+            if count is None:
+                continue  # no workers to keep (TL101's finding), or a count we cannot read
+            consumers = loader.feeding_accelerator(ctx)
+            if not consumers or not any(_repeated(ctx, c) for c in consumers):
+                continue  # iterated once
+            if _dataset_changes_between_passes(ctx, loader, consumers):
+                continue  # persistent workers would keep a stale copy
+            yield Finding(
+                loader.call.span,
+                f"This DataLoader starts {count} again at every "
+                "pass over it (every epoch, every validation), and the accelerator waits while they "
+                "start and import; set `persistent_workers=True`",
+                lambda loader=loader: self._fix(ctx, loader),
+            )
+        yield from self._hf_arguments(ctx)
+
+    def _hf_arguments(self, ctx: ModuleContext) -> Iterator[Finding]:
+        """`TrainingArguments(dataloader_num_workers=4)` without
+        `dataloader_persistent_workers=True`, when the Trainer makes several passes (more
+        than one epoch, the default 3, or evaluation during training)."""
+        for qualname, _, call in ctx.calls():
+            if not (spelled_name(call.func) or "").endswith("TrainingArguments"):
+                continue
+            if ctx.callee(qualname, call) not in _HF_ARGUMENTS:
+                continue
+            bound = ctx.bind(qualname, call, ())
+            if bound.opaque or bound.get("dataloader_persistent_workers") is not None:
+                continue
+            count = _worker_count(bound.get("dataloader_num_workers"))
+            if count is None:
+                continue
+            if not _several_passes(bound):
+                continue
+            yield Finding(
+                call.span,
+                f"The Trainer's DataLoaders start {count} again at every epoch and every "
+                "evaluation; set `dataloader_persistent_workers=True` (transformers 4.37 or newer)",
+                Fix(DISPLAY_ONLY, "Set `dataloader_persistent_workers=True` (needs transformers 4.37 or newer)"),
+            )
+
+    def _fix(self, ctx: ModuleContext, loader: LoaderCall) -> Fix:
+        message = "Set `persistent_workers=True`"
+        if ctx.ev.loader_class(loader.site) != api.DATALOADER:
+            return Fix(DISPLAY_ONLY, message + " (if this loader class passes it on to torch's DataLoader)")
+        if ctx.torch_target.before((1, 7)):
+            return Fix(DISPLAY_ONLY, message + " (needs torch 1.7 or newer; the project targets " + ctx.torch_target.describe() + ")")
+        # Unsafe: what the main process changes on the dataset between epochs no longer
+        # reaches the workers, which keep their copy from the first pass.
+        return set_loader_keyword(ctx, loader, "persistent_workers", 99, False, "True", UNSAFE,
+                                  message + " (workers keep the dataset as it was at the first pass)", [])
+
+
+def _several_passes(bound) -> bool:
+    """Epochs above one (the default is 3), or evaluation during training."""
+    for key in ("eval_strategy", "evaluation_strategy"):
+        strategy = bound.get(key)
+        if strategy is not None and not all(isinstance(v, Const) and v.value in ("no", None) for v in strategy.values):
+            return True
+    if bound.get("max_steps") is not None:
+        return False  # the number of passes depends on the dataset's size
+    epochs = bound.get("num_train_epochs")
+    if epochs is None:
+        return True
+    return bool(epochs.values) and all(isinstance(v, Const) and isinstance(v.value, (int, float)) and v.value > 1 for v in epochs.values)
+
+
+def _worker_count(workers) -> str | None:
+    """"4 worker processes" when every value of `num_workers` is a positive count (a
+    literal, a default, `os.cpu_count()`), else None."""
+    if workers is None or not workers.values:
+        return None
+    counts = set()
+    for value in workers.values:
+        if isinstance(value, Const) and type(value.value) is int and value.value > 0:
+            counts.add(value.value)
+        elif isinstance(value, Opaque) and value.qualname in ("os.cpu_count", "multiprocessing.cpu_count"):
+            counts.add("os.cpu_count()")
+        else:
+            return None
+    if len(counts) == 1 and isinstance(next(iter(counts)), int):
+        count = next(iter(counts))
+        return f"{count} worker process{'es' if count != 1 else ''}"
+    return "its worker processes"
+
+
+def _repeated(ctx: ModuleContext, consumer) -> bool:
+    """Does the consumer iterate the loader more than once: a framework's loop (epochs,
+    validation runs), a loop inside another loop, or in a function called in a loop?"""
+    if consumer.how != "loop":
+        return True
+    function = ctx.ev.function(consumer.module, consumer.qualname)
+    if function is None or not 0 <= consumer.loop < len(function.loops):
+        return False
+    parent = function.loops[consumer.loop].parent
+    while parent >= 0:
+        if function.loops[parent].kind != "comp" and not _runs_once(ctx, consumer, function.loops[parent]):
+            return True
+        parent = function.loops[parent].parent
+    return ctx.training.called_in_a_loop(consumer.module, consumer.qualname)
+
+
+def _runs_once(ctx: ModuleContext, consumer, loop) -> bool:
+    """`for epoch in range(1):` (often `range(num_epochs)` with `num_epochs = 1`)."""
+    iterated = loop.iter
+    if loop.kind != "for" or iterated is None or iterated[0] != "c":
+        return False
+    function = ctx.ev.function(consumer.module, consumer.qualname)
+    call = function.calls[iterated[1]]
+    if spelled_name(call.func) != "range" or len(call.args) != 1 or call.keywords:
+        return False
+    values = ctx.ev.eval(call.args[0], (consumer.module, consumer.qualname))
+    return bool(values) and all(isinstance(v, Const) and v.value == 1 for v in values)
+
+
+def _dataset_changes_between_passes(ctx: ModuleContext, loader: LoaderCall, consumers) -> bool:
+    """Does code around the passes call a method of the loader's dataset (other than a
+    read) or set one of its attributes inside a loop: `train_set.resample()`,
+    `loader.dataset.epoch = e`? Then the workers must see the change."""
+    dataset = loader.arguments.get("dataset")
+    if dataset is None:
+        return False
+    datasets = {v for v in dataset.values if isinstance(v, (Dataset, Instance))}
+    spelled = dataset.expr if dataset.expr is not None and dataset.expr[0] == "n" else None
+    ev = ctx.ev
+    frames = {(loader.site[0], loader.qualname)} | {(c.module, c.qualname) for c in consumers}
+    for caller_module, caller, _, _ in [x for c in consumers for x in ev.callers(c.module, c.qualname)]:
+        frames.add((caller_module, caller))
+    for module, qualname in frames:
+        function = ev.function(module, qualname)
+        if function is None:
+            continue
+        for call in function.calls:
+            func = call.func
+            if func[0] != "a" or not call.loops or func[2] in _READS:
+                continue
+            receiver = func[1]
+            if receiver[0] == "a" and receiver[2] == "dataset":
+                return True  # `loader.dataset.set_epoch(e)`
+            if receiver == spelled or (datasets and datasets & set(ev.eval(receiver, (module, qualname)))):
+                return True
+    return False
