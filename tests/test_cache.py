@@ -34,7 +34,7 @@ def test_first_run_writes_the_cache_second_run_reuses_it(project, monkeypatch):
     cache = project / ".torchlint_cache"
     assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"
     assert (cache / "CACHEDIR.TAG").is_file()
-    assert len(first) == 8  # the src_layout fixture project's markers
+    assert len(first) == 10  # the src_layout fixture project's markers
 
     def no_summaries(files):
         raise AssertionError(f"summarized again: {[f.relpath for f in files]}")
@@ -83,6 +83,6 @@ def test_a_read_only_project_is_checked_without_a_cache(project):
     check(".", "--no-cache")
     project.chmod(0o555)
     try:
-        assert len(check(".")) == 8
+        assert len(check(".")) == 10
     finally:
         project.chmod(0o755)

@@ -20,7 +20,8 @@ TRAINING = dedent(
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for x, y in loader:
         x = x.to(device)
-        loss = model(x).sum()
+        with torch.autocast("cuda", enabled=torch.cuda.is_available()):
+            loss = model(x).sum()
         loss.backward()
         optimizer.step()
     """
@@ -292,7 +293,7 @@ def test_rule_and_rules_commands(tmp_path):
     bad = run("rule", "TL999", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown rule `TL999`" in err(bad)
     listing = json.loads(out(run("rules", "--output-format", "json", cwd=tmp_path)))
-    assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL104", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL303", "TL401", "TL404"]
+    assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL104", "TL105", "TL201", "TL202", "TL203", "TL204", "TL301", "TL302", "TL303", "TL401", "TL402", "TL403", "TL404"]
     assert [r["code"] for r in listing if not r["default"]] == ["TL103"]
 
 

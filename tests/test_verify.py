@@ -38,7 +38,7 @@ def test_every_runtime_fixture_ran(report):
 
 def test_every_fixable_rule_has_a_runtime_fixture(report):
     fixed = {code for entry in report["fixtures"] for code in entry["rules"]}
-    assert {"TL101", "TL102", "TL104", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL401", "TL404"} <= fixed
+    assert {"TL101", "TL102", "TL104", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL401", "TL403", "TL404"} <= fixed
 
 
 def test_safe_fixes_keep_the_results_exactly(report):
@@ -70,7 +70,7 @@ def test_a_user_script_with_arguments(tmp_path):
     script.write_text((ROOT / "fixtures" / "runtime" / "tl101_slow_loading.py").read_text())
     result = subprocess.run(
         [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--repeats", "1",
-         "--max-steps", "5", "--unsafe-fixes", "--output-format", "json", "--", "--epochs", "2"],
+         "--max-steps", "5", "--unsafe-fixes", "--select", "TL101", "--output-format", "json", "--", "--epochs", "2"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -110,7 +110,7 @@ def test_only_unsafe_fixes_without_unsafe_fixes_is_a_pass(tmp_path):
     script = tmp_path / "train.py"
     script.write_text((ROOT / "fixtures" / "runtime" / "tl101_slow_loading.py").read_text())
     result = subprocess.run(
-        [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--output-format", "json"],
+        [sys.executable, "-m", "torchlint", "verify", str(script), "--device", "cpu", "--select", "TL101", "--output-format", "json"],
         capture_output=True, text=True, timeout=300,
     )
     [entry] = json.loads(result.stdout)["fixtures"]

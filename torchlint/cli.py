@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -397,6 +398,16 @@ def _encoding_of(data: bytes) -> str:
 BUNDLED_MAX_STEPS = 30
 
 
+def _bundled_rules(path: Path, rules: list) -> list:
+    """A bundled fixture named for a rule (`tl104_workers_restarted.py`, `tl404_old_torch/`)
+    is verified with that rule alone, so that a later rule never changes its figures."""
+    name = path.parent.name if path.name == "train.py" else path.stem
+    match = re.match(r"tl(\d{3})_", name)
+    if match is None:
+        return rules
+    return [rule for rule in rules if rule.code == f"TL{match.group(1)}"]
+
+
 def _runtime_fixtures() -> Path:
     """Shipped inside the wheel; in a checkout, the repository's fixtures/runtime."""
     packaged = Path(__file__).parent / "_runtime_fixtures"
@@ -454,8 +465,8 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
     for path in paths:
         if output_format == "table":
             click.echo(f"verifying {_display(path)} ...", err=True)
-        report = verify_script(path, script_args, rules, unsafe=unsafe_fixes, repeats=repeats,
-                               max_steps=max_steps, timeout=timeout, device=device)
+        report = verify_script(path, script_args, _bundled_rules(path, rules) if not scripts else rules,
+                               unsafe=unsafe_fixes, repeats=repeats, max_steps=max_steps, timeout=timeout, device=device)
         if scripts:
             report.name = _display(path)  # a user's script: its path, not only its stem
         reports.append(report)

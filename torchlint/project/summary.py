@@ -40,10 +40,26 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-SUMMARY_VERSION = 10
+SUMMARY_VERSION = 11
 
 Expr = list
 UNKNOWN_EXPR: Expr = ["?"]
+
+
+# Attribute names of backend switches whose assignments are kept (with their values).
+_BACKEND_SWITCHES = frozenset(("benchmark", "deterministic", "allow_tf32"))
+
+
+def _dotted(node) -> str | None:
+    """`torch.backends.cudnn.benchmark` for an Attribute chain rooted at a name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 def spelled_name(func: Expr) -> str | None:
@@ -175,6 +191,8 @@ class Function:
     mps_strings: int = 0
     host_uses: list = field(default_factory=list)  # [HostUse]
     attr_stores: list = field(default_factory=list)  # attribute names assigned (`x.requires_grad = True`)
+    # Backend switches assigned: [dotted target, value Expr, line] (`torch.backends.cudnn.benchmark = True`).
+    setting_stores: list = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -224,6 +242,7 @@ def _function(f: Function) -> list:
         f.returns, f.yields, f.cuda_strings, f.mps_strings,
         [[u.kind, u.expr, _span(u.span), u.loops, u.gate, u.conditional, u.statement_line, u.guard] for u in f.host_uses],
         f.attr_stores,
+        f.setting_stores,
     ]
 
 
@@ -247,7 +266,7 @@ def to_json(summary: ModuleSummary) -> list:
 
 def _load_function(d: list) -> Function:
     (name, qualname, span, kind, params, param_kinds, defaults, parent, owner, defined_in, decorators, bindings,
-     item_stores, globals_, calls, loops, withs, returns, yields, cuda, mps, host_uses, attr_stores) = d
+     item_stores, globals_, calls, loops, withs, returns, yields, cuda, mps, host_uses, attr_stores, settings) = d
     return Function(
         name, qualname, Span(*span), kind, params, param_kinds, defaults, parent, owner, defined_in, decorators,
         {k: [Binding(*b) for b in v] for k, v in bindings.items()}, item_stores, globals_,
@@ -255,7 +274,7 @@ def _load_function(d: list) -> Function:
         [Loop(lp[0], lp[1], Span(*lp[2]), lp[3], lp[4], lp[5], lp[6]) for lp in loops],
         [With(w[0], Span(*w[1]), w[2]) for w in withs],
         returns, yields, cuda, mps,
-        [HostUse(u[0], u[1], Span(*u[2]), u[3], u[4], u[5], u[6], u[7]) for u in host_uses], attr_stores,
+        [HostUse(u[0], u[1], Span(*u[2]), u[3], u[4], u[5], u[6], u[7]) for u in host_uses], attr_stores, settings,
     )
 
 
@@ -443,6 +462,10 @@ class _Builder:
             scope = self.scope
             if target.attr not in scope.function.attr_stores:
                 scope.function.attr_stores.append(target.attr)
+            if target.attr in _BACKEND_SWITCHES:
+                dotted = _dotted(target)
+                if dotted is not None:
+                    scope.function.setting_stores.append([dotted, value, statement.lineno])
             if (
                 scope.owner_class is not None
                 and isinstance(target.value, ast.Name)

@@ -3,6 +3,7 @@ again, and every new pass forks (or spawns) its worker processes anew."""
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix
@@ -11,7 +12,7 @@ from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.values import Const, Dataset, Instance, Opaque
+from torchlint.semantic.values import Const, Dataset, Function, Instance, Opaque
 
 _HF_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
                            "transformers.training_args.TrainingArguments"))
@@ -135,6 +136,24 @@ def _repeated(ctx: ModuleContext, consumer) -> bool:
     return ctx.training.called_in_a_loop(consumer.module, consumer.qualname)
 
 
+_MUTATING_NAME = re.compile(r"(?i)^(set_|update|reset|resample|shuffle|refresh|reload|regenerate|rebuild|next_|new_|advance|step|grow|shrink)|epoch|curriculum")
+
+
+def _mutates(ctx: ModuleContext, module: str, qualname: str, call) -> bool:
+    """Does the method change the dataset: a project method that assigns to attributes,
+    or (for methods we cannot read) a name that says so (`set_epoch`, `resample`)?"""
+    readable = False
+    for target, _ in ctx.ev.targets(call, (module, qualname)):
+        function = getattr(target, "function", None) if not isinstance(target, Function) else target
+        summary = ctx.ev.function(function.module, function.qualname) if function is not None else None
+        if summary is None:
+            continue
+        readable = True
+        if summary.attr_stores or summary.item_stores:
+            return True
+    return not readable and bool(_MUTATING_NAME.search(call.func[2]))
+
+
 def _runs_once(ctx: ModuleContext, consumer, loop) -> bool:
     """`for epoch in range(1):` (often `range(num_epochs)` with `num_epochs = 1`)."""
     iterated = loop.iter
@@ -170,8 +189,8 @@ def _dataset_changes_between_passes(ctx: ModuleContext, loader: LoaderCall, cons
             if func[0] != "a" or not call.loops or func[2] in _READS:
                 continue
             receiver = func[1]
-            if receiver[0] == "a" and receiver[2] == "dataset":
-                return True  # `loader.dataset.set_epoch(e)`
-            if receiver == spelled or (datasets and datasets & set(ev.eval(receiver, (module, qualname)))):
-                return True
+            on_dataset = (receiver[0] == "a" and receiver[2] == "dataset") or receiver == spelled or bool(
+                datasets and datasets & set(ev.eval(receiver, (module, qualname))))
+            if on_dataset and _mutates(ctx, module, qualname, call):
+                return True  # `train_set.resample()`, `loader.dataset.set_epoch(e)`
     return False

@@ -20,7 +20,7 @@ from torchlint.fixer import applicable, fix_source, read_file
 from torchlint.rules.base import Rule
 
 # Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
-GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302"}
+GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL402", "TL403"}
 # Rules whose fix only changes behaviour on torch before 2.0 (defaults that changed there).
 TORCH_1_ONLY_EFFECT = {"TL404"}
 

@@ -1,0 +1,92 @@
+"""TL204 dataparallel: `nn.DataParallel` trains on several GPUs from one process, which
+scatters the batch, replicates the model and gathers the outputs on the first GPU at every
+step; DistributedDataParallel runs one process per GPU and overlaps the gradient
+all-reduce with backward."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from torchlint.fixes import DISPLAY_ONLY, Fix
+from torchlint.rules.base import Finding, Rule
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.values import Tup
+
+_DATA_PARALLEL = frozenset(("torch.nn.DataParallel", "torch.nn.parallel.DataParallel", "torch.nn.parallel.data_parallel.DataParallel"))
+_DDP_RECIPE = "https://docs.pytorch.org/tutorials/intermediate/ddp_tutorial.html"
+
+
+class DataParallel(Rule):
+    code = "TL204"
+    name = "dataparallel"
+    summary = "nn.DataParallel used for training (DistributedDataParallel is faster)"
+    no_fix_reason = "no automatic fix: moving to DistributedDataParallel changes how the script is launched"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        trained = None
+        for qualname, _, call in ctx.calls():
+            func = call.func
+            name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
+            if name != "DataParallel" or ctx.callee(qualname, call) not in _DATA_PARALLEL:
+                continue
+            if _single_device(ctx, qualname, call):
+                continue  # one GPU: a wrapper kept for checkpoint names, or inside a DDP set-up
+            if trained is None:
+                trained = {site for site in ctx.training.trained_models()}
+            wrapped = call.args[0] if call.args and call.args[0][0] != "*" else dict(
+                (k, v) for k, v in call.keywords if k is not None).get("module")
+            if wrapped is None:
+                continue
+            models = {getattr(v, "site", None) for v in ctx.values(wrapped, qualname)} - {None}
+            if models and not models & trained:
+                continue  # never trained: wrapped to load a DataParallel checkpoint
+            if not _on_training_path(ctx, ctx.relpath, qualname, 2):
+                continue  # evaluation or a demo script
+            yield Finding(
+                call.span,
+                "`nn.DataParallel` trains from one process: every step it scatters the batch, copies the "
+                "model to each GPU and gathers the outputs on the first, which the PyTorch docs call "
+                f"slower than DistributedDataParallel even on one machine; use DistributedDataParallel ({_DDP_RECIPE})",
+                Fix(DISPLAY_ONLY, f"Use `torch.nn.parallel.DistributedDataParallel`, one process per GPU ({_DDP_RECIPE})"),
+            )
+
+
+def _on_training_path(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
+    """Does the function train, call (two levels down) a function that trains, or get
+    called by one that does (`build_model()` called from `train()`)?"""
+    if _trains_below(ctx, module, qualname, depth):
+        return True
+    if depth == 0:
+        return False
+    return any(
+        _on_training_path(ctx, caller_module, caller, depth - 1)
+        for caller_module, caller, _, _ in ctx.ev.callers(module, qualname)
+    )
+
+
+def _trains_below(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
+    training = ctx.training
+    if training.trains_in_loop(module, qualname) or training.trains_once(module, qualname):
+        return True
+    if depth == 0:
+        return False
+    function = ctx.ev.function(module, qualname)
+    for call in function.calls if function is not None else ():
+        for callee in training.callees(module, qualname, call):
+            if _trains_below(ctx, callee.module, callee.qualname, depth - 1):
+                return True
+    return False
+
+
+def _single_device(ctx: ModuleContext, qualname: str, call) -> bool:
+    device_ids = dict((k, v) for k, v in call.keywords if k is not None).get("device_ids")
+    if device_ids is None and len(call.args) > 1 and call.args[1][0] != "*":
+        device_ids = call.args[1]
+    if device_ids is None:
+        return False
+    if device_ids[0] == "t" and len(device_ids[1]) == 1 and device_ids[1][0][0] != "*":
+        return True  # `device_ids=[args.gpu]`
+    values = ctx.values(device_ids, qualname)
+    return bool(values) and all(isinstance(v, Tup) and len(v.items) == 1 for v in values)

@@ -1,0 +1,123 @@
+"""TL402 no-mixed-precision: training on a GPU in float32 throughout, where autocast to
+bfloat16/float16 runs matrix multiplies and convolutions on the tensor cores."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from torchlint.fixes import DISPLAY_ONLY, Fix
+from torchlint.project.summary import spelled_name
+from torchlint.rules.base import Finding, Rule
+from torchlint.rules.setup import project_calls, training_loops
+from torchlint.semantic import api
+from torchlint.semantic.context import ModuleContext
+
+# Calls that mean the project already uses reduced precision somewhere (or decides it).
+_AMP_CALLS = frozenset(("autocast", "GradScaler", "half", "bfloat16", "MixedPrecision", "MixedPrecisionPolicy"))
+# Keywords that set (or deliberately keep) a precision: `Trainer(precision=...)`,
+# `TrainingArguments(fp16=...)`, `Accelerator(mixed_precision=...)`, a config's `amp=`.
+_PRECISION_KEYWORDS = frozenset((
+    "precision", "fp16", "bf16", "mixed_precision", "amp", "use_amp", "half", "fp16_opt_level", "bf16_full_eval",
+    "fp16_full_eval", "autocast", "enable_amp",
+))
+_REDUCED_DTYPES = frozenset(("float16", "bfloat16", "half"))
+# Command-line flags that switch AMP on: deliberate fp32 when off by default.
+_AMP_FLAG = re.compile(r"^--?(?:use[-_])?(?:amp|fp16|bf16|half|mixed[-_]precision|autocast|precision|apex)\b", re.IGNORECASE)
+# Libraries whose models are launch-bound (reinforcement learning): tiny networks.
+_RL_LIBRARIES = ("gym.", "gymnasium.", "envpool.", "dm_control.", "procgen.", "pettingzoo.", "ale_py.")
+_LIGHTNING_TRAINERS = frozenset((api.LIGHTNING_TRAINER, "pytorch_lightning.Trainer", "lightning.Trainer"))
+_HF_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments"))
+_AMP_HOWTO = "https://docs.pytorch.org/docs/stable/notes/amp_examples.html"
+
+
+class NoMixedPrecision(Rule):
+    code = "TL402"
+    name = "no-mixed-precision"
+    summary = "GPU training in float32 with no mixed precision anywhere in the project"
+    no_fix_reason = "no automatic fix: wrap the forward pass and loss in `torch.autocast`"
+
+    def check(self, ctx: ModuleContext) -> Iterator[Finding]:
+        if ctx.is_test:
+            return
+        if ctx.ev.memo("precision-decided", None, lambda: _precision_decided(ctx), True):
+            return  # the project uses reduced precision somewhere, or decides it with a flag
+        for qualname, _, call in ctx.calls():
+            name = spelled_name(call.func)
+            if name not in ("Trainer", "TrainingArguments", "Seq2SeqTrainingArguments"):
+                continue
+            callee = ctx.callee(qualname, call)
+            if any(k is None for k, _ in call.keywords):
+                continue  # `**config` may set the precision
+            if callee in _LIGHTNING_TRAINERS:
+                yield Finding(
+                    call.span,
+                    "The Lightning `Trainer` trains in 32-bit precision (its default); on a GPU with "
+                    "tensor cores pass `precision=\"bf16-mixed\"` (or `\"16-mixed\"`)",
+                    Fix(DISPLAY_ONLY, "Pass `precision=\"bf16-mixed\"`"),
+                )
+            elif callee in _HF_ARGUMENTS:
+                yield Finding(
+                    call.span,
+                    "The Trainer trains in float32 (`fp16` and `bf16` are off by default); on a GPU with "
+                    "tensor cores set `bf16=True` (or `fp16=True`)",
+                    Fix(DISPLAY_ONLY, "Set `bf16=True`"),
+                )
+        for loop in training_loops(ctx):
+            yield Finding(
+                loop.span,
+                "This loop trains on CUDA in float32 throughout: no `torch.autocast`, no `GradScaler`, no "
+                "half-precision model anywhere in the project; autocast to bfloat16 (or float16 with a "
+                "GradScaler) runs matrix multiplies and convolutions on the tensor cores",
+                Fix(DISPLAY_ONLY, f"Wrap the forward pass and the loss in `with torch.autocast(\"cuda\", dtype=torch.bfloat16):` ({_AMP_HOWTO})"),
+            )
+
+
+def _precision_decided(ctx: ModuleContext) -> bool:
+    """Does any module use reduced precision (autocast, GradScaler, `.half()`, a float16 or
+    bfloat16 dtype, apex), set a precision option (even to 32: a deliberate choice), take a
+    flag that enables AMP, or train reinforcement-learning agents (launch-bound models)?"""
+    project = ctx.semantics.project
+    for module in project.modules():
+        summary = project.summary(module)
+        if summary is None:
+            continue
+        top = summary.functions.get("<module>")
+        for bindings in (top.bindings.values() if top is not None else ()):
+            for binding in bindings:
+                if binding.kind == "import" and isinstance(binding.value[1], str):
+                    path = binding.value[1] + "." + str(binding.value[2] or "")
+                    if path.startswith(("apex", "torch.cuda.amp", "torch.amp", "deepspeed")) or ".amp." in path:
+                        return True
+    for module, qualname, call in project_calls(ctx):
+        name = spelled_name(call.func)
+        if name in _AMP_CALLS:
+            return True
+        if name == "Accelerator":
+            return True  # Accelerate takes the precision from its config or `accelerate launch`
+        if any(k in _PRECISION_KEYWORDS for k, _ in call.keywords):
+            return True
+        if _mentions_reduced_dtype(call.args) or any(_mentions_reduced_dtype([v]) for _, v in call.keywords):
+            return True
+        if name == "add_argument" and call.args and call.args[0][0] == "k" and isinstance(call.args[0][1], str):
+            if any(a[0] == "k" and isinstance(a[1], str) and _AMP_FLAG.match(a[1]) for a in call.args):
+                return True
+        if name in ("make", "step") and call.func[0] == "a":
+            receiver = call.func[1]
+            if receiver[0] == "n" and receiver[1] in ("gym", "gymnasium", "envpool"):
+                return True
+    return False
+
+
+def _mentions_reduced_dtype(exprs) -> bool:
+    """`torch.float16`, `torch.bfloat16`, `torch.half`, `"float16"` inside the arguments."""
+    for expr in exprs:
+        if not isinstance(expr, list) or not expr:
+            continue
+        if expr[0] == "a" and expr[2] in _REDUCED_DTYPES:
+            return True
+        if expr[0] == "k" and expr[1] in ("float16", "bfloat16", "fp16", "bf16"):
+            return True
+        if _mentions_reduced_dtype([part for part in expr[1:] if isinstance(part, list)]):
+            return True
+    return False
