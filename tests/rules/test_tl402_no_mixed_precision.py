@@ -67,3 +67,24 @@ args = TrainingArguments(output_dir="out", per_device_train_batch_size=16)
     assert lint(lightning.replace('accelerator="gpu"', 'precision="bf16-mixed"'), codes={"TL402"}) == set()
     assert lint(hf.replace("per_device_train_batch_size=16", "bf16=True"), codes={"TL402"}) == set()
     assert lint(hf.replace("per_device_train_batch_size=16", "**config"), codes={"TL402"}) == set()
+
+
+def test_the_fix_autocasts_the_block_that_computes_the_loss():
+    from torchlint.engine import build_rules
+    from torchlint.fixer import fix_source
+    from torchlint.settings import RuleOptions
+
+    rules = build_rules({"TL402"}, RuleOptions())
+    source = SCRIPT.format(extra="", device="cuda")
+    assert not fix_source(source, "t.py", rules).changed  # unsafe only
+    fixed = fix_source(source, "t.py", rules, unsafe=True).source
+    assert (
+        "        x, y = x.to(device), y.to(device)\n"
+        "        with torch.autocast(\"cuda\", dtype=torch.bfloat16):\n"
+        "            loss = F.cross_entropy(model(x), y)\n"
+        "        optimizer.zero_grad()\n"
+    ) in fixed
+    # the loss computed under a condition: shown, not applied
+    branchy = source.replace("        loss = F.cross_entropy(model(x), y)\n",
+                             "        if epoch:\n            loss = F.cross_entropy(model(x), y)\n        else:\n            loss = model(x).sum()\n")
+    assert not fix_source(branchy, "t.py", rules, unsafe=True).changed

@@ -25,7 +25,6 @@ class DataParallel(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
             return
-        trained = None
         for qualname, _, call in ctx.calls():
             func = call.func
             name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
@@ -33,17 +32,8 @@ class DataParallel(Rule):
                 continue
             if _single_device(ctx, qualname, call):
                 continue  # one GPU: a wrapper kept for checkpoint names, or inside a DDP set-up
-            if trained is None:
-                trained = {site for site in ctx.training.trained_models()}
-            wrapped = call.args[0] if call.args and call.args[0][0] != "*" else dict(
-                (k, v) for k, v in call.keywords if k is not None).get("module")
-            if wrapped is None:
-                continue
-            models = {getattr(v, "site", None) for v in ctx.values(wrapped, qualname)} - {None}
-            if models and not models & trained:
-                continue  # never trained: wrapped to load a DataParallel checkpoint
             if not _on_training_path(ctx, ctx.relpath, qualname, 2):
-                continue  # evaluation or a demo script
+                continue  # evaluation or a demo: wrapped to load a DataParallel checkpoint
             yield Finding(
                 call.span,
                 "`nn.DataParallel` trains from one process: every step it scatters the batch, copies the "

@@ -3,10 +3,11 @@ bfloat16/float16 runs matrix multiplies and convolutions on the tensor cores."""
 
 from __future__ import annotations
 
+import ast
 import re
 from typing import Iterator
 
-from torchlint.fixes import DISPLAY_ONLY, Fix
+from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Edit, Fix, torch_reference
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.setup import project_calls, training_loops
@@ -69,7 +70,7 @@ class NoMixedPrecision(Rule):
                 "This loop trains on CUDA in float32 throughout: no `torch.autocast`, no `GradScaler`, no "
                 "half-precision model anywhere in the project; autocast to bfloat16 (or float16 with a "
                 "GradScaler) runs matrix multiplies and convolutions on the tensor cores",
-                Fix(DISPLAY_ONLY, f"Wrap the forward pass and the loss in `with torch.autocast(\"cuda\", dtype=torch.bfloat16):` ({_AMP_HOWTO})"),
+                lambda loop=loop: _autocast_fix(ctx, loop),
             )
 
 
@@ -121,3 +122,91 @@ def _mentions_reduced_dtype(exprs) -> bool:
         if _mentions_reduced_dtype([part for part in expr[1:] if isinstance(part, list)]):
             return True
     return False
+
+
+# -- the fix: autocast around the forward pass and the loss ------------------------------
+
+
+def _autocast_fix(ctx: ModuleContext, loop) -> Fix:
+    """`with torch.autocast("cuda", dtype=torch.bfloat16):` around the statements of the
+    step loop's body that compute the loss: the assignments that end with `loss = ...`
+    right before (not necessarily directly) `loss.backward()`. Only for a plain block of
+    assignments directly in the loop; otherwise the finding says what to write."""
+    message = f"Wrap the forward pass and the loss in `with torch.autocast(\"cuda\", dtype=torch.bfloat16):` ({_AMP_HOWTO})"
+    display = Fix(DISPLAY_ONLY, message)
+    torch = torch_reference(ctx.summary, ctx.source)
+    if torch is None:
+        return display
+    name, imports = torch
+    block = _loss_block(ctx.source.text, loop.span.line)
+    if block is None:
+        return display
+    first, last, indent, unit = block
+    index = ctx.source.index
+    lines = [index.line_text(n) for n in range(first, last + 1)]
+    body = [(unit + line) if line.strip() else line for line in lines]
+    newline = index.newline
+    content = f"{indent}with {name}.autocast(\"cuda\", dtype={name}.bfloat16):{newline}" + newline.join(body)
+    edit = Edit((first, 0), (last, len(lines[-1])), content)
+    # Unsafe: bfloat16 matmuls and convolutions round differently, so the results change
+    # (usually within the run-to-run noise of training).
+    return Fix(UNSAFE, f"Wrap the loss computation in `with {name}.autocast(\"cuda\", dtype={name}.bfloat16):` "
+                       "(results change within bfloat16 rounding)", [edit, *imports])
+
+
+def _loss_block(text: str, loop_line: int):
+    """(first line, last line, indentation, indent unit) of the assignments computing the
+    loss in the loop at `loop_line`, or None."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    loop = next((n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While)) and n.lineno == loop_line), None)
+    if loop is None:
+        return None
+    body = loop.body
+    backward = next((i for i, st in enumerate(body) if _is_backward(st)), None)
+    if backward is None:
+        return None
+    loss = body[backward].value.func.value.id
+    end = next((i for i in range(backward - 1, -1, -1) if _assigns(body[i], loss)), None)
+    if end is None:
+        return None
+    start = end
+    while start > 0 and isinstance(body[start - 1], (ast.Assign, ast.AnnAssign, ast.AugAssign)) and not _moves_only(body[start - 1]):
+        start -= 1
+    if any(not isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)) for st in body[start:end + 1]):
+        return None
+    first, last = body[start].lineno, body[end].end_lineno
+    lines = text.splitlines()
+    if any(_multiline_string(node) for st in body[start:end + 1] for node in ast.walk(st)):
+        return None  # re-indenting would change the string
+    if lines[first - 1][: body[start].col_offset].strip() or lines[last - 1][body[end].end_col_offset:].strip().startswith(";"):
+        return None  # shares a line with another statement
+    indent = lines[first - 1][: body[start].col_offset]
+    outer = lines[loop.lineno - 1][: loop.col_offset]
+    unit = indent[len(outer):] if indent.startswith(outer) and len(indent) > len(outer) else "    "
+    return first, last, indent, unit
+
+
+def _is_backward(statement) -> bool:
+    if not isinstance(statement, ast.Expr) or not isinstance(statement.value, ast.Call):
+        return False
+    func = statement.value.func
+    return isinstance(func, ast.Attribute) and func.attr == "backward" and isinstance(func.value, ast.Name)
+
+
+def _assigns(statement, name: str) -> bool:
+    targets = statement.targets if isinstance(statement, ast.Assign) else [getattr(statement, "target", None)]
+    return any(isinstance(t, ast.Name) and t.id == name for t in targets) and not isinstance(statement, ast.AugAssign)
+
+
+def _moves_only(statement) -> bool:
+    """`x, y = x.to(device), y.to(device)`: copying the batch, not computing with it."""
+    calls = [n for n in ast.walk(statement.value) if isinstance(n, ast.Call)] if statement.value is not None else []
+    return bool(calls) and all(isinstance(c.func, ast.Attribute) and c.func.attr in ("to", "cuda", "float", "long") for c in calls)
+
+
+def _multiline_string(node) -> bool:
+    return isinstance(node, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(node, "value", None), (str, type(None), list)) and \
+        getattr(node, "end_lineno", node.lineno) != node.lineno
