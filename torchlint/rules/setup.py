@@ -159,13 +159,19 @@ def _class_convolutions(ctx: ModuleContext, module: str, qualname: str, depth: i
     return found
 
 
-def project_calls(ctx: ModuleContext):
-    """(module, qualname, call) over the whole project."""
+def project_functions(ctx: ModuleContext):
+    """(module, summary, qualname, function) over the whole project."""
     project = ctx.semantics.project
     for module in project.modules():
         summary = project.summary(module)
         if summary is None:
             continue
         for qualname, function in summary.functions.items():
-            for call in function.calls:
-                yield module, qualname, call
+            yield module, summary, qualname, function
+
+
+def project_calls(ctx: ModuleContext):
+    """(module, qualname, call) over the whole project."""
+    for module, _, qualname, function in project_functions(ctx):
+        for call in function.calls:
+            yield module, qualname, call

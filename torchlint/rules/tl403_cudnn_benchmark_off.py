@@ -8,9 +8,9 @@ from typing import Iterator
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, torch_reference
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
-from torchlint.rules.setup import convolution_dims, project_calls, project_convolution_dims, training_loops
+from torchlint.rules.setup import convolution_dims, project_calls, project_convolution_dims, project_functions, training_loops
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.values import Const, Framework
+from torchlint.semantic.values import Const
 
 _LIGHTNING_TRAINERS = frozenset(("lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer",
                                  "lightning.pytorch.trainer.trainer.Trainer", "pytorch_lightning.trainer.trainer.Trainer"))
@@ -83,20 +83,15 @@ def _benchmark_setting(ctx: ModuleContext) -> str:
     """"set" when the project sets `cudnn.benchmark` to anything but False (or gives a
     reason for False in a comment), or passes `benchmark=` other than False to a Trainer;
     "unset" otherwise."""
-    project = ctx.semantics.project
-    for module in project.modules():
-        summary = project.summary(module)
-        if summary is None:
-            continue
-        for qualname, function in summary.functions.items():
-            for dotted, value, line in function.setting_stores:
-                if not dotted.endswith("cudnn.benchmark"):
-                    continue
-                values = ctx.ev.eval(value, (module, qualname))
-                if not values or not all(isinstance(v, Const) and v.value is False for v in values):
-                    return "set"
-                if summary.comments.get(line) or summary.comments.get(line - 1):
-                    return "set"  # a reason given for keeping it off
+    for module, summary, qualname, function in project_functions(ctx):
+        for dotted, value, line in function.setting_stores:
+            if not dotted.endswith("cudnn.benchmark"):
+                continue
+            values = ctx.ev.eval(value, (module, qualname))
+            if not values or not all(isinstance(v, Const) and v.value is False for v in values):
+                return "set"
+            if summary.comments.get(line) or summary.comments.get(line - 1):
+                return "set"  # a reason given for keeping it off
     for module, qualname, call in project_calls(ctx):
         if spelled_name(call.func) == "Trainer":
             for keyword, value in call.keywords:

@@ -11,7 +11,7 @@ from torchlint.rules.base import Finding, Rule
 from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.training import EVERY_K, PER_STEP
-from torchlint.semantic.values import Const, Instance, Optimizer, TorchModule
+from torchlint.semantic.values import Instance, Optimizer, TorchModule
 
 # `p.grad`, `param.grad.data`: code that reads gradients could find None after the change.
 _READS_GRAD = re.compile(r"\.grad\b(?!_)")
