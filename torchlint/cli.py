@@ -24,7 +24,9 @@ from torchlint import runner
 from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error
 from torchlint.fixer import SourceFile, applicable, write_file
 from torchlint.runner import FileOutcome
-from torchlint.output import concise_line, json_text, print_concise, print_diff, print_full, statistics_lines, summary
+from torchlint.output import (
+    concise_line, github_lines, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
+)
 from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
 from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
@@ -163,7 +165,8 @@ def _stdin_excluded(run: Run, force_exclude: bool, stdin_filename: str | None) -
 
 @main.command()
 @_selection_options
-@click.option("--output-format", type=click.Choice(["full", "concise", "json"]), default=None, help="full (default on a terminal), concise, or json.")
+@click.option("--output-format", type=click.Choice(["full", "concise", "json", "sarif", "github"]), default=None,
+              help="full (default on a terminal), concise, json, sarif (code scanning) or github (Actions annotations).")
 @click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
@@ -176,7 +179,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     status = EXIT_CLEAN
     out = Console(highlight=False, soft_wrap=True)
     fmt = output_format or ("full" if out.is_terminal else "concise")
-    build_edits = fmt in ("full", "json") and not statistics  # the formats that show edits
+    build_edits = fmt in ("full", "json", "sarif") and not statistics  # the formats that show edits
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
         if not _stdin_excluded(run, force_exclude, stdin_filename):
@@ -213,6 +216,11 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
                 click.echo(line)
     elif fmt == "json":
         click.echo(json_text(reported))
+    elif fmt == "sarif":
+        click.echo(sarif_text(reported))
+    elif fmt == "github":
+        for line in github_lines(reported):
+            click.echo(line)
     elif fmt == "full":
         for d in reported:
             if d.filename not in sources and d.kind != "io-error":
@@ -220,7 +228,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         print_full(out, reported, sources, unsafe_fixes)
     else:
         print_concise(out, reported, unsafe_fixes)
-    if fmt != "json" and not quiet:
+    if fmt not in ("json", "sarif", "github") and not quiet:
         out.print(summary(len(reported)), highlight=False)
         fixable = sum(1 for d in reported if applicable(d, unsafe_fixes))
         hidden = sum(1 for d in reported if not unsafe_fixes and applicable(d, True) and not applicable(d, False))

@@ -1,4 +1,5 @@
-"""Printing diagnostics: full (code frame), concise (one line each), json (ruff's shape)."""
+"""Printing diagnostics: full (code frame), concise (one line each), json (ruff's shape),
+SARIF (code scanning) and GitHub Actions annotations."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.markup import escape
@@ -146,3 +148,133 @@ def summary(count: int) -> str:
     if count == 0:
         return "All checks passed!"
     return f"Found {count} error{'s' if count != 1 else ''}."
+
+
+# -- code scanning and CI annotations ----------------------------------------------------
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def sarif_text(diagnostics: list[Diagnostic]) -> str:
+    """SARIF 2.1.0 (what GitHub code scanning reads): one run, the reported rules described
+    from their pages, each finding with its region and, where it has edits, its fix."""
+    from torchlint import __version__
+    from torchlint.rules import rule_by_code_or_name
+
+    rules: dict[str, dict] = {}
+    results = []
+    for d in diagnostics:
+        rule_id = d.code or d.name
+        if rule_id not in rules:
+            rules[rule_id] = _sarif_rule(rule_id, d, rule_by_code_or_name(d.code) if d.code else None)
+        result = {
+            "ruleId": rule_id,
+            "ruleIndex": list(rules).index(rule_id),
+            "level": "error" if d.kind != "finding" else "warning",
+            "message": {"text": d.message},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": _uri(d.filename)},
+                "region": _region(d.row, d.column, d.end_row, d.end_column),
+            }}],
+        }
+        if d.fix and d.fix.get("edits"):
+            result["fixes"] = [{
+                "description": {"text": d.fix["message"]},
+                "artifactChanges": [{
+                    "artifactLocation": {"uri": _uri(d.filename)},
+                    "replacements": [
+                        {
+                            "deletedRegion": _region(e["location"]["row"], e["location"]["column"],
+                                                     e["end_location"]["row"], e["end_location"]["column"]),
+                            "insertedContent": {"text": e["content"]},
+                        }
+                        for e in d.fix["edits"]
+                    ],
+                }],
+            }]
+        results.append(result)
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "torchlint",
+                "version": __version__,
+                "informationUri": "https://pypi.org/project/torchlint/",
+                "rules": list(rules.values()),
+            }},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2)
+
+
+def _sarif_rule(rule_id: str, d: Diagnostic, rule) -> dict:
+    if rule is None:  # a file that cannot be read or parsed
+        return {"id": rule_id, "name": rule_id, "shortDescription": {"text": rule_id.replace("-", " ")}}
+    from torchlint.docs import page_path, read_page
+
+    described = {
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "defaultConfiguration": {"level": "warning", "enabled": rule.enabled_by_default},
+    }
+    if page_path(rule).is_file():
+        page = read_page(rule)
+        what = page.sections.get("What it does", "").strip()
+        why = page.sections.get("Why is this bad?", "").strip()
+        if what:
+            described["fullDescription"] = {"text": what.split("\n\n")[0].replace("\n", " ")}
+        described["help"] = {
+            "text": f"{what}\n\n{why}".strip(),
+            "markdown": f"## What it does\n\n{what}\n\n## Why is this bad?\n\n{why}".strip(),
+        }
+    return described
+
+
+def _region(row: int, column: int, end_row: int, end_column: int) -> dict:
+    region = {"startLine": max(1, row), "startColumn": max(1, column)}
+    if (end_row, end_column) >= (row, column):
+        region["endLine"] = max(1, end_row)
+        region["endColumn"] = max(1, end_column)
+    return region
+
+
+def _uri(filename: str) -> str:
+    """A path relative to the working directory where it can be (what code scanning maps
+    to the repository), in URI form."""
+    if filename == "-":
+        return "stdin"
+    path = Path(filename)
+    try:
+        relative = path.absolute().relative_to(Path.cwd())
+        return quote(relative.as_posix())
+    except ValueError:
+        return path.absolute().as_uri()
+
+
+def github_lines(diagnostics: list[Diagnostic]) -> list[str]:
+    """GitHub Actions workflow commands: one `::error ...::message` per finding, which the
+    pull request shows as an annotation on the line."""
+    lines = []
+    for d in diagnostics:
+        title = f"torchlint ({d.code})" if d.code else f"torchlint ({d.name})"
+        properties = ",".join(
+            f"{key}={_escape_property(str(value))}"
+            for key, value in (
+                ("title", title), ("file", d.filename), ("line", d.row), ("col", d.column),
+                ("endLine", d.end_row), ("endColumn", d.end_column),
+            )
+        )
+        lines.append(f"::error {properties}::{_escape_data(d.message)}")
+    return lines
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
