@@ -108,7 +108,7 @@ def test_statistics(project):
     result = run("check", "--statistics", cwd=project)
     lines = out(result).splitlines()
     assert lines[0].split("\t") == ["1", "TL101", "dataloader-no-workers"]
-    assert lines[1].split("\t") == ["1", "TL102", "dataloader-no-pin-memory"]
+    assert lines[1].split("\t") == ["1", "TL102", "[*] dataloader-no-pin-memory"]  # fixable
 
 
 @pytest.mark.parametrize(
@@ -320,3 +320,26 @@ def test_small_batch_size_is_opt_in(tmp_path):
     assert run("check", cwd=tmp_path).returncode == 0
     result = run("check", "--extend-select", "TL103", "--output-format", "concise", cwd=tmp_path)
     assert "TL103 Training DataLoader uses `batch_size=4`" in out(result)
+
+
+def test_rough_edges_a_new_user_meets(project):
+    # a missing path is an error, never "All checks passed!"
+    missing = run("check", "missing.py", cwd=project)
+    assert missing.returncode == 2 and "All checks passed!" not in out(missing)
+    # `--stdin-filename` alone reads stdin, as ruff does
+    piped = run("check", "--stdin-filename", "other.py", "--output-format", "concise", cwd=project, stdin=TRAINING)
+    assert "other.py:5:10: TL101" in out(piped) and "train.py" not in out(piped)
+    # ruff's muscle memory gets a hint, not a bare "no such option"
+    for flag, hint in (("--fix", "torchlint fix --apply"), ("--diff", "torchlint fix")):
+        wrong = run("check", flag, cwd=project)
+        assert wrong.returncode == 2 and hint in err(wrong)
+    # through a pipe, `rules` prints whole lines without trailing spaces
+    listing = out(run("rules", cwd=project)).splitlines()
+    assert any(line.startswith("TL101  dataloader-no-workers") for line in listing)
+    assert all(line == line.rstrip() for line in listing)
+
+
+def test_no_color_means_no_styles_at_all(project):
+    result = subprocess.run([sys.executable, "-c", "import sys; from torchlint.cli import main; sys.argv = ['torchlint', 'check', '--output-format', 'concise', '.']; main()"],
+                            cwd=project, capture_output=True, env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"})
+    assert b"\x1b[" not in result.stdout

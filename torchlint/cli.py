@@ -144,6 +144,17 @@ def _discover(run: Run, paths, force_exclude) -> tuple[list[Path], bool]:
     return files, bool(missing)
 
 
+def _console(**options) -> Console:
+    """A console for stdout: `NO_COLOR` turns off every style (bold included), and output
+    that is not a terminal is never wrapped (a pipe gets whole lines)."""
+    if os.environ.get("NO_COLOR"):
+        options.setdefault("color_system", None)
+    console = Console(highlight=False, **options)
+    if not console.is_terminal and "width" not in options:
+        console = Console(highlight=False, width=10_000, **options)
+    return console
+
+
 def _say_notes(run: Run, verbose: bool) -> None:
     """Warnings always (once each), information with --verbose; on stderr, so that JSON and
     fixed stdin stay clean."""
@@ -168,18 +179,26 @@ def _stdin_excluded(run: Run, force_exclude: bool, stdin_filename: str | None) -
 @click.option("--output-format", type=click.Choice(["full", "concise", "json", "sarif", "github"]), default=None,
               help="full (default on a terminal), concise, json, sarif (code scanning) or github (Actions annotations).")
 @click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
+@click.option("--fix", "fix_flag", is_flag=True, hidden=True)
+@click.option("--diff", "diff_flag", is_flag=True, hidden=True)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_exclude, respect_gitignore,
           unsafe_fixes, jobs, no_cache, config_path, isolated, stdin_filename, quiet, verbose,
-          output_format, statistics, exit_zero) -> None:
+          output_format, statistics, fix_flag, diff_flag, exit_zero) -> None:
     """Check PATHS (default: the current directory) for patterns that starve the GPU."""
+    if fix_flag or diff_flag:
+        _error("`torchlint check --fix` is `torchlint fix --apply`" if fix_flag else
+               "`torchlint check --diff` is `torchlint fix` (it shows the diff without writing)")
+        sys.exit(EXIT_ERROR)
     run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
     status = EXIT_CLEAN
-    out = Console(highlight=False, soft_wrap=True)
+    out = _console(soft_wrap=True)
     fmt = output_format or ("full" if out.is_terminal else "concise")
     build_edits = fmt in ("full", "json", "sarif") and not statistics  # the formats that show edits
+    if not paths and stdin_filename and not sys.stdin.isatty():
+        paths = ("-",)  # `--stdin-filename` alone reads stdin, as ruff does
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
         if not _stdin_excluded(run, force_exclude, stdin_filename):
@@ -208,11 +227,12 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         if fmt == "json":
             counts: dict[str, dict] = {}
             for d in reported:
-                entry = counts.setdefault(d.code or d.name, {"code": d.code, "name": d.name, "count": 0})
+                entry = counts.setdefault(d.code or d.name, {"code": d.code, "name": d.name, "count": 0, "fixable": 0})
                 entry["count"] += 1
+                entry["fixable"] += applicable(d, unsafe_fixes)
             click.echo(json.dumps(sorted(counts.values(), key=lambda e: -e["count"]), indent=2))
         else:
-            for line in statistics_lines(reported):
+            for line in statistics_lines(reported, lambda d: applicable(d, unsafe_fixes)):
                 click.echo(line)
     elif fmt == "json":
         click.echo(json_text(reported))
@@ -228,7 +248,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         print_full(out, reported, sources, unsafe_fixes)
     else:
         print_concise(out, reported, unsafe_fixes)
-    if fmt not in ("json", "sarif", "github") and not quiet:
+    if fmt not in ("json", "sarif", "github") and not quiet and not (status == EXIT_ERROR and not reported):
         out.print(summary(len(reported)), highlight=False)
         fixable = sum(1 for d in reported if applicable(d, unsafe_fixes))
         hidden = sum(1 for d in reported if not unsafe_fixes and applicable(d, True) and not applicable(d, False))
@@ -256,6 +276,8 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
     run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
     status = EXIT_CLEAN
     outcomes: list[FileOutcome] = []
+    if not paths and stdin_filename and not sys.stdin.isatty():
+        paths = ("-",)  # `--stdin-filename` alone reads stdin, as ruff does
     if list(paths) == ["-"]:
         name = stdin_filename or "-"
         data = sys.stdin.buffer.read()
@@ -287,7 +309,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
                     except (LintError, OSError) as error:
                         outcome.error = f"not written: {error}"
                         outcome.changed = False
-        out = Console(highlight=False, soft_wrap=True)
+        out = _console(soft_wrap=True)
         if not apply_changes:
             for outcome in outcomes:
                 if outcome.diff:
@@ -528,12 +550,21 @@ def rules_command(output_format: str) -> None:
         return
     from rich.table import Table
 
+    console = _console()
+    if not console.is_terminal:  # a pipe: plain columns, nothing cut, no trailing spaces
+        width = max(len(r.name) for r in rules)
+        fix_width = max(len(r.fix_availability) for r in rules)
+        click.echo(f"{'code':<6} {'name':<{width}} {'default':<7} {'fix':<{fix_width}} summary")
+        for r in rules:
+            default = "on" if r.enabled_by_default else "off"
+            click.echo(f"{r.code:<6} {r.name:<{width}} {default:<7} {r.fix_availability:<{fix_width}} {r.summary}".rstrip())
+        return
     table = Table(box=None, pad_edge=False)
     for column in ("code", "name", "default", "fix", "summary"):
-        table.add_column(column, style="bold" if column == "code" else None)
+        table.add_column(column, style="bold" if column == "code" else None, no_wrap=column in ("code", "name"))
     for r in rules:
         table.add_row(r.code, r.name, "on" if r.enabled_by_default else "off", r.fix_availability, r.summary)
-    Console().print(table)
+    console.print(table)
 
 
 def rules_markdown_table() -> str:

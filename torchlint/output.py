@@ -137,11 +137,14 @@ def json_text(diagnostics: list[Diagnostic]) -> str:
     return json.dumps(rows, indent=2)
 
 
-def statistics_lines(diagnostics: Iterable[Diagnostic]) -> list[str]:
-    """`count<TAB>code<TAB>name`, most frequent first (tab-separated, like ruff)."""
+def statistics_lines(diagnostics: Iterable[Diagnostic], fixable=lambda d: False) -> list[str]:
+    """`count<TAB>code<TAB>[*] name`, most frequent first (tab-separated, like ruff); `[*]`
+    when `fix` would fix some of them."""
+    diagnostics = list(diagnostics)
     counts = Counter((d.code or d.name, d.name) for d in diagnostics)
+    with_fix = {d.code or d.name for d in diagnostics if fixable(d)}
     ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return [f"{count}\t{code}\t{name}" for (code, name), count in ordered]
+    return [f"{count}\t{code}\t{'[*] ' if code in with_fix else ''}{name}" for (code, name), count in ordered]
 
 
 def summary(count: int) -> str:

@@ -39,7 +39,7 @@ class DataloaderNoPinMemory(Rule):
             yield Finding(
                 loader.call.span,
                 f"DataLoader batches are copied to CUDA from pageable memory ({why}); set "
-                "`pin_memory=True` for faster, asynchronous host-to-device copies",
+                "`pin_memory=torch.cuda.is_available()` (or `True`) for faster, asynchronous host-to-device copies",
                 lambda loader=loader, pin=pin: self._fix(ctx, loader, pin),
             )
 
