@@ -101,7 +101,11 @@ def test_json_is_shaped_like_ruff(project):
     assert row["fix"]["applicability"] == "display-only" and row["fix"]["edits"] == []
     assert rows[1]["fix"]["applicability"] == "safe"
     assert rows[1]["fix"]["edits"][0]["content"].endswith("pin_memory=torch.cuda.is_available())")
-    assert row["url"].endswith("rules/TL101-dataloader-no-workers.md")
+    assert row["url"].endswith("TL101-dataloader-no-workers.md")
+    # the url is a page that exists: the one shipped with the package
+    from urllib.parse import unquote, urlparse
+
+    assert row["url"].startswith("file://") and Path(unquote(urlparse(row["url"]).path)).is_file()
 
 
 def test_statistics(project):
@@ -343,3 +347,12 @@ def test_no_color_means_no_styles_at_all(project):
     result = subprocess.run([sys.executable, "-c", "import sys; from torchlint.cli import main; sys.argv = ['torchlint', 'check', '--output-format', 'concise', '.']; main()"],
                             cwd=project, capture_output=True, env={**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"})
     assert b"\x1b[" not in result.stdout
+
+
+def test_docs_url_setting_points_findings_at_published_pages(project):
+    (project / "pyproject.toml").write_text('[tool.torchlint]\ndocs-url = "https://docs.example.org/rules/{code}.html"\n')
+    [row, *_] = json.loads(out(run("check", "--output-format", "json", cwd=project)))
+    assert row["url"] == "https://docs.example.org/rules/TL101.html"
+    (project / "pyproject.toml").write_text('[tool.torchlint]\ndocs-url = "https://docs.example.org/"\n')
+    bad = run("check", cwd=project)
+    assert bad.returncode == 2 and "docs-url" in err(bad)

@@ -157,7 +157,7 @@ def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], sourc
                 column=span.col + 1,
                 end_row=span.end_line,
                 end_column=span.end_col + 1,
-                url=rule.url(),
+                url=rule.url(getattr(rule.options, "docs_url", None)),
                 fix=_fix_dict(fix) if fix is not None else None,
             )
         )

@@ -22,6 +22,9 @@ class RuleOptions:
     small_batch_threshold: int = 16
     # `target-torch`: the torch release the project targets; None reads the project's pins.
     target_torch: str | None = None
+    # `docs-url`: where the rule pages are published, with `{code}` and `{name}`; None: the
+    # pages shipped with the package.
+    docs_url: str | None = None
 
 
 @dataclass
@@ -103,6 +106,10 @@ def settings_from_table(table: dict, config_path: Path) -> Settings:
             except ValueError as error:
                 raise ConfigError(f"{where}: {error}") from None
             options["target_torch"] = value
+        elif key == "docs-url":
+            if not isinstance(value, str) or "{code}" not in value and "{name}" not in value:
+                raise ConfigError(f"{where}: `docs-url` must be a string with {{code}} or {{name}}, e.g. \"https://docs.example.org/rules/{{code}}.html\"")
+            options["docs_url"] = value
         elif key in _RULE_TABLES:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: `{key}` must be a table")
@@ -116,7 +123,7 @@ def settings_from_table(table: dict, config_path: Path) -> Settings:
                     raise ConfigError(f"{where}.{key}: `{option}` must be a positive {kind.__name__}")
                 options[attribute] = option_value
         else:
-            known = ", ".join([*_LIST_KEYS, "per-file-ignores", "respect-gitignore", "target-torch", *_RULE_TABLES])
+            known = ", ".join([*_LIST_KEYS, "per-file-ignores", "respect-gitignore", "target-torch", "docs-url", *_RULE_TABLES])
             raise ConfigError(f"{where}: unknown key `{key}` (known keys: {known})")
     settings.rule_options = RuleOptions(**options)
     for key in ("select", "extend_select", "ignore"):

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from torchlint.semantic.context import ModuleContext
     from torchlint.settings import RuleOptions
 
-DOCS_URL = "https://github.com/torchlint/torchlint/blob/main/rules/{code}-{name}.md"
 
 
 @dataclass
@@ -44,5 +43,11 @@ class Rule:
         raise NotImplementedError
 
     @classmethod
-    def url(cls) -> str:
-        return DOCS_URL.format(code=cls.code, name=cls.name)
+    def url(cls, docs_url: str | None = None) -> str:
+        """Where the rule's page is: the `docs-url` setting (`{code}` and `{name}` filled in),
+        else the page shipped with the package, as a file URI (a page that exists)."""
+        if docs_url:
+            return docs_url.format(code=cls.code, name=cls.name)
+        from torchlint.docs import page_path
+
+        return page_path(cls).absolute().as_uri()
