@@ -85,3 +85,21 @@ def test_syntax_newer_than_the_interpreter_is_not_an_error():
     rules = build_rules({r.code for r in all_rules()}, RuleOptions())
     source = "type Vector = list[float]\n\ndef first[T](xs: list[T]) -> T:\n    return xs[0]\n"
     assert lint_source(source, "py312.py", rules) == []
+
+
+def test_the_process_pool_summarizes_exactly_what_one_process_does():
+    """With three jobs and enough work (8 files, over 2 MB) the pool runs: its summaries,
+    shipped back from the workers, equal the ones made in this process."""
+    from torchlint.project.summary import to_json
+    from torchlint.project.workspace import SourceFile
+    from torchlint.runner import summarize_in_parallel
+    from torchlint.project.workspace import summarize_files
+
+    from conftest import ROOT
+
+    body = (ROOT / "fixtures" / "check" / "step_syncs_classifier.py").read_text()
+    files = [SourceFile(None, f"m{i}.py", ((body + "\n") * (80 + i)).encode()) for i in range(8)]
+    assert sum(len(f.data) for f in files) > 2_000_000
+    pooled = {relpath: to_json(summary) for relpath, summary in summarize_in_parallel(files, 3)}
+    serial = {relpath: to_json(summary) for relpath, summary in summarize_files(files)}
+    assert pooled == serial and len(pooled) == 8
