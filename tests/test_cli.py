@@ -356,3 +356,30 @@ def test_docs_url_setting_points_findings_at_published_pages(project):
     (project / "pyproject.toml").write_text('[tool.torchlint]\ndocs-url = "https://docs.example.org/"\n')
     bad = run("check", cwd=project)
     assert bad.returncode == 2 and "docs-url" in err(bad)
+
+
+def test_progress_on_a_terminal_only(tmp_path):
+    """A long run shows progress on stderr when it is a terminal; through a pipe, or with
+    -q, stderr stays empty and stdout is the same."""
+    import pty
+
+    for index in range(60):
+        (tmp_path / f"t{index}.py").write_text(CLEAN)
+    piped = run("check", "--no-cache", "--output-format", "concise", ".", cwd=tmp_path)
+    assert err(piped) == "" and out(piped).strip() == "All checks passed!"
+    reader, writer = pty.openpty()
+    result = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--output-format", "concise", "."],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=writer, env={**os.environ, "TERM": "xterm"})
+    os.close(writer)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(reader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(reader)
+    assert result.stdout.decode().strip() == "All checks passed!"
+    assert b"checking" in shown and b"/60" in shown

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -87,6 +88,8 @@ class Run:
     codes: set[str]
     # ("warning" | "info", message) said while checking: unreadable pins, the torch target.
     notes: list = field(default_factory=list)
+    # progress(done, total, file) while files are checked, or None.
+    progress: object = None
 
     @cached_property
     def file_filter(self) -> FileFilter:
@@ -155,6 +158,30 @@ def _console(**options) -> Console:
     return console
 
 
+@contextmanager
+def _progress(run: Run, quiet: bool, files: int):
+    """A progress bar on stderr for long runs, only on a terminal and without `-q`: the
+    findings on stdout stay exactly what a pipe or a file gets."""
+    if quiet or files < 50 or not sys.stderr.isatty() or os.environ.get("TERM") == "dumb":
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True, color_system=None if os.environ.get("NO_COLOR") else "auto")
+    with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("", total=files)
+
+        def advance(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        run.progress = advance
+        try:
+            yield
+        finally:
+            run.progress = None
+
+
 def _say_notes(run: Run, verbose: bool) -> None:
     """Warnings always (once each), information with --verbose; on stderr, so that JSON and
     fixed stdin stay clean."""
@@ -213,8 +240,9 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         files, missing = _discover(run, paths, force_exclude)
         if missing:
             status = EXIT_ERROR
-        diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache, arguments=[Path(p) for p in paths] or [Path(".")],
-                                        build_edits=build_edits))
+        with _progress(run, quiet, len(files)):
+            diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache,
+                                            arguments=[Path(p) for p in paths] or [Path(".")], build_edits=build_edits))
 
     _say_notes(run, verbose)
     internal = [d for d in diagnostics if d.kind == "internal-error"]

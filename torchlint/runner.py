@@ -157,8 +157,11 @@ def check_workspace(workspace: Workspace, run, jobs: int | None, build_edits: bo
 
         semantics = Semantics(build_project(workspace, lambda missing, cache: summarize_in_parallel(missing, jobs, cache)),
                               pinned)
-        for relpath in pending:
+        progress = getattr(run, "progress", None)
+        for done, relpath in enumerate(pending):
             display = workspace.display[relpath]
+            if progress is not None:
+                progress(done, len(pending), display)
             results[relpath] = _lint(workspace, semantics, relpath, display, run.rules_for(display), build_edits)
             if cache is not None and not any(d.kind == "internal-error" for d in results[relpath]):
                 cache.put("result", keys[relpath], [asdict(d) for d in results[relpath]])
