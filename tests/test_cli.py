@@ -383,3 +383,24 @@ def test_progress_on_a_terminal_only(tmp_path):
     os.close(reader)
     assert result.stdout.decode().strip() == "All checks passed!"
     assert b"checking" in shown and b"/60" in shown
+
+
+def test_gitignore_follows_git(tmp_path):
+    """Anchored and unanchored patterns, `**`, directory-only patterns, negation, and a
+    deeper .gitignore overriding a shallower one, as git decides them."""
+    from torchlint.discovery import FileFilter
+
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("/top.py\nbuild/\ndocs/**/gen_*.py\n*.tmp.py\n!keep.tmp.py\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ".gitignore").write_text("!again.tmp.py\nlocal.py\n")
+    check = FileFilter(tmp_path, [], True).ignored_by_git
+    cases = {
+        ("top.py", False): True, ("sub/top.py", False): False,
+        ("build", True): True, ("sub/build", True): True, ("build.py", False): False,
+        ("docs/a/b/gen_x.py", False): True, ("docs/gen_y.py", False): True, ("gen_z.py", False): False,
+        ("x.tmp.py", False): True, ("keep.tmp.py", False): False,
+        ("sub/again.tmp.py", False): False, ("sub/local.py", False): True, ("local.py", False): False,
+    }
+    for (relative, is_dir), expected in cases.items():
+        assert check(tmp_path / relative, is_dir) is expected, relative

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,85 +21,22 @@ DEFAULT_EXCLUDES = (
 PYTHON_SUFFIXES = (".py", ".pyi")
 
 
-@dataclass
-class _IgnoreRule:
-    regex: re.Pattern[str]
-    negated: bool
-    directory_only: bool
-
-
-def _gitignore_regex(pattern: str) -> str:
-    """Translate one gitignore glob (without `!` and trailing `/`) to a regex over a
-    path relative to the .gitignore's directory."""
-    anchored = "/" in pattern.rstrip("/")
-    pattern = pattern.lstrip("/")
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("/**", i) and i + 3 == len(pattern):
-            out.append("/.*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape(c))
-                i += 1
-            else:
-                body = pattern[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end + 1
-        elif c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(c))
-            i += 1
-    body = "".join(out)
-    # The pattern matches the path itself; what lies below an ignored directory is never
-    # reached, since the walk prunes it (and a directory named explicitly is a root, as in ruff).
-    return ("^" if anchored else "^(?:.*/)?") + body + "$"
-
-
 @lru_cache(maxsize=4096)
-def _load_gitignore(directory: str) -> tuple[_IgnoreRule, ...]:
+def _load_gitignore(directory: str):
+    """The directory's `.gitignore` as a pathspec GitIgnoreSpec (git's own matching rules:
+    anchoring, `**`, negation, directory-only patterns), or None."""
+    import pathspec
+
     path = os.path.join(directory, ".gitignore")
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             lines = handle.read().splitlines()
     except OSError:
-        return ()
-    rules = []
-    for line in lines:
-        line = line.rstrip()
-        if not line or line.startswith("#"):
-            continue
-        negated = line.startswith("!")
-        if negated:
-            line = line[1:]
-        directory_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            continue
-        try:
-            rules.append(_IgnoreRule(re.compile(_gitignore_regex(line)), negated, directory_only))
-        except re.error:
-            continue
-    return tuple(rules)
+        return None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, TypeError):  # a pattern git would also reject: ignore the file
+        return None
 
 
 def _git_root(start: Path) -> Path | None:
@@ -149,12 +85,13 @@ class FileFilter:
         ignored = False
         directories = [d for d in [path.parent, *path.parent.parents] if d == top or top in d.parents]
         for directory in reversed(directories):
-            relative = path.relative_to(directory).as_posix()
-            for rule in _load_gitignore(str(directory)):
-                if rule.directory_only and not is_dir and "/" not in relative:
-                    continue
-                if rule.regex.match(relative):
-                    ignored = not rule.negated
+            spec = _load_gitignore(str(directory))
+            if spec is None:
+                continue
+            relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
+            decided = spec.check_file(relative).include
+            if decided is not None:
+                ignored = decided
         return ignored
 
     def excluded(self, path: Path, is_dir: bool) -> bool:
