@@ -87,19 +87,28 @@ def test_syntax_newer_than_the_interpreter_is_not_an_error():
     assert lint_source(source, "py312.py", rules) == []
 
 
-def test_the_process_pool_summarizes_exactly_what_one_process_does():
-    """With three jobs and enough work (8 files, over 2 MB) the pool runs: its summaries,
-    shipped back from the workers, equal the ones made in this process."""
-    from torchlint.project.summary import to_json
-    from torchlint.project.workspace import SourceFile
-    from torchlint.runner import summarize_in_parallel
-    from torchlint.project.workspace import summarize_files
-
+def test_the_process_pool_summarizes_exactly_what_one_process_does(monkeypatch):
+    """With three jobs the pool runs (its size threshold lowered for the test): the
+    summaries shipped back from the workers equal the ones made in this process."""
     from conftest import ROOT
 
-    body = (ROOT / "fixtures" / "check" / "step_syncs_classifier.py").read_text()
-    files = [SourceFile(None, f"m{i}.py", ((body + "\n") * (80 + i)).encode()) for i in range(8)]
-    assert sum(len(f.data) for f in files) > 2_000_000
-    pooled = {relpath: to_json(summary) for relpath, summary in summarize_in_parallel(files, 3)}
+    from torchlint import runner
+    from torchlint.project.summary import to_json
+    from torchlint.project.workspace import SourceFile, summarize_files
+
+    monkeypatch.setattr(runner, "POOL_MIN_BYTES", 0)
+    sources = sorted((ROOT / "fixtures" / "check").glob("*.py"))[:10]
+    files = [SourceFile(None, path.name, path.read_bytes()) for path in sources]
+    calls = []
+    original = runner.ProcessPoolExecutor
+
+    class Counting(original):
+        def submit(self, *args, **kwargs):
+            calls.append(args)
+            return super().submit(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", Counting)
+    pooled = {relpath: to_json(summary) for relpath, summary in runner.summarize_in_parallel(files, 3)}
     serial = {relpath: to_json(summary) for relpath, summary in summarize_files(files)}
-    assert pooled == serial and len(pooled) == 8
+    assert calls, "the pool was not used"
+    assert pooled == serial and len(pooled) == len(files)

@@ -40,6 +40,9 @@ def without_cycle_collection():
             gc.enable()
 
 
+POOL_MIN_BYTES = 2_000_000  # below this much source, starting the pool costs more than it saves
+
+
 def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None) -> list:
     """Summaries of `files`, computed by `jobs` processes: this one takes a share itself
     (its results need no transfer), the workers the rest, the largest files first."""
@@ -48,7 +51,7 @@ def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None)
     # The pool pays only with two workers or more: with one, receiving its summaries costs
     # about what it saves (2 cores: 346 files, 5.6 MB, 2.56 s serial against 2.69 s with
     # -j 2; 348 files, 22 MB, 6.1 s against 6.7 s), and small trees never repay the start.
-    if jobs <= 2 or len(files) < 8 or total < 2_000_000:
+    if jobs <= 2 or len(files) < 8 or total < POOL_MIN_BYTES:
         return summarize_files(files, cache)
     ordered = sorted(files, key=lambda f: -len(f.data))
     # Receiving a summary costs this process about a third of computing it: keep a share
