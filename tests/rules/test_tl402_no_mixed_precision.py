@@ -88,3 +88,14 @@ def test_the_fix_autocasts_the_block_that_computes_the_loss():
     branchy = source.replace("        loss = F.cross_entropy(model(x), y)\n",
                              "        if epoch:\n            loss = F.cross_entropy(model(x), y)\n        else:\n            loss = model(x).sum()\n")
     assert not fix_source(branchy, "t.py", rules, unsafe=True).changed
+
+
+def test_the_fix_leaves_a_block_with_a_multiline_string_alone():
+    from torchlint.engine import build_rules
+    from torchlint.fixer import fix_source
+    from torchlint.settings import RuleOptions
+
+    source = SCRIPT.format(extra="", device="cuda").replace(
+        "        loss = F.cross_entropy(model(x), y)\n",
+        '        note = """first\nsecond"""\n        loss = F.cross_entropy(model(x), y)\n')
+    assert not fix_source(source, "t.py", build_rules({"TL402"}, RuleOptions()), unsafe=True).changed

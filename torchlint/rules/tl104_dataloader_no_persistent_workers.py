@@ -14,8 +14,6 @@ from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Const, Dataset, Function, Instance, Opaque
 
-_HF_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
-                           "transformers.training_args.TrainingArguments"))
 # Methods that only read a dataset: calling them between epochs changes nothing workers see.
 _READS = frozenset(("__len__", "__getitem__", "get", "items", "keys", "values", "size", "numel", "describe"))
 
@@ -58,7 +56,7 @@ class DataloaderNoPersistentWorkers(Rule):
         for qualname, _, call in ctx.calls():
             if not (spelled_name(call.func) or "").endswith("TrainingArguments"):
                 continue
-            if ctx.callee(qualname, call) not in _HF_ARGUMENTS:
+            if ctx.callee(qualname, call) not in api.HF_TRAINING_ARGUMENTS:
                 continue
             bound = ctx.bind(qualname, call, ())
             if bound.opaque or bound.get("dataloader_persistent_workers") is not None:

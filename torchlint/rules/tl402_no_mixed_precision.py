@@ -27,8 +27,6 @@ _REDUCED_DTYPES = frozenset(("float16", "bfloat16", "half"))
 _AMP_FLAG = re.compile(r"^--?(?:use[-_])?(?:amp|fp16|bf16|half|mixed[-_]precision|autocast|precision|apex)\b", re.IGNORECASE)
 # Libraries whose models are launch-bound (reinforcement learning): tiny networks.
 _RL_LIBRARIES = ("gym.", "gymnasium.", "envpool.", "dm_control.", "procgen.", "pettingzoo.", "ale_py.")
-_LIGHTNING_TRAINERS = frozenset((api.LIGHTNING_TRAINER, "pytorch_lightning.Trainer", "lightning.Trainer"))
-_HF_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments"))
 _AMP_HOWTO = "https://docs.pytorch.org/docs/stable/notes/amp_examples.html"
 
 
@@ -50,14 +48,14 @@ class NoMixedPrecision(Rule):
             callee = ctx.callee(qualname, call)
             if any(k is None for k, _ in call.keywords):
                 continue  # `**config` may set the precision
-            if callee in _LIGHTNING_TRAINERS:
+            if callee in api.LIGHTNING_TRAINERS:
                 yield Finding(
                     call.span,
                     "The Lightning `Trainer` trains in 32-bit precision (its default); on a GPU with "
                     "tensor cores pass `precision=\"bf16-mixed\"` (or `\"16-mixed\"`)",
                     Fix(DISPLAY_ONLY, "Pass `precision=\"bf16-mixed\"`"),
                 )
-            elif callee in _HF_ARGUMENTS:
+            elif callee in api.HF_TRAINING_ARGUMENTS:
                 yield Finding(
                     call.span,
                     "The Trainer trains in float32 (`fp16` and `bf16` are off by default); on a GPU with "
@@ -208,5 +206,5 @@ def _moves_only(statement) -> bool:
 
 
 def _multiline_string(node) -> bool:
-    return isinstance(node, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(node, "value", None), (str, type(None), list)) and \
-        getattr(node, "end_lineno", node.lineno) != node.lineno
+    """A string literal spanning lines: re-indenting its lines would change its value."""
+    return isinstance(node, (ast.Constant, ast.JoinedStr)) and node.end_lineno != node.lineno

@@ -9,11 +9,10 @@ from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, torch_reference
 from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.setup import convolution_dims, project_calls, project_convolution_dims, project_functions, training_loops
+from torchlint.semantic import api
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Const
 
-_LIGHTNING_TRAINERS = frozenset(("lightning.Trainer", "lightning.pytorch.Trainer", "pytorch_lightning.Trainer",
-                                 "lightning.pytorch.trainer.trainer.Trainer", "pytorch_lightning.trainer.trainer.Trainer"))
 _MESSAGE = (
     "A convolutional network trains on CUDA with `torch.backends.cudnn.benchmark` never set, "
     "so cuDNN picks convolution algorithms by heuristics instead of timing them once; set "
@@ -49,7 +48,7 @@ class CudnnBenchmarkOff(Rule):
         """A Lightning `Trainer(...)` without `benchmark=True` (its default leaves cuDNN's
         autotuner off), in a project whose modules convolve in 2-d or 3-d."""
         for qualname, _, call in ctx.calls():
-            if spelled_name(call.func) != "Trainer" or ctx.callee(qualname, call) not in _LIGHTNING_TRAINERS:
+            if spelled_name(call.func) != "Trainer" or ctx.callee(qualname, call) not in api.LIGHTNING_TRAINERS:
                 continue
             if any(k is None for k, _ in call.keywords):
                 continue  # `Trainer(**config)`: the setting may be in it

@@ -215,6 +215,13 @@ def is_loss_or_parameter_free(qualname: str) -> bool:
     return qualname.startswith("torch.nn.") and (last.endswith("Loss") or last in PARAMETER_FREE_LAYERS)
 
 
+# The classes whose options choose the training set-up (precision, workers, cuDNN).
+LIGHTNING_TRAINERS = frozenset((LIGHTNING_TRAINER, "lightning.Trainer", "pytorch_lightning.Trainer",
+                                "lightning.pytorch.trainer.trainer.Trainer", "pytorch_lightning.trainer.trainer.Trainer"))
+HF_TRAINING_ARGUMENTS = frozenset(("transformers.TrainingArguments", "transformers.Seq2SeqTrainingArguments",
+                                   "transformers.training_args.TrainingArguments"))
+
+
 def is_hf_trainer(qualname: str) -> bool:
     return qualname.startswith(("transformers.", "trl.", "setfit.")) and qualname.endswith("Trainer")
 
