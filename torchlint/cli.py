@@ -22,11 +22,11 @@ from rich.console import Console
 from torchlint import __version__
 from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
 from torchlint import runner
-from torchlint.engine import Diagnostic, LintError, build_rules, decode_source, io_error
+from torchlint.engine import Diagnostic, LintError, build_rules, decode_file, decode_source, io_error, read_notebook
 from torchlint.fixer import SourceFile, applicable, write_file
 from torchlint.runner import FileOutcome
 from torchlint.output import (
-    concise_line, github_lines, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
+    concise_line, github_lines, report_order, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
 )
 from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
@@ -219,7 +219,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         sys.exit(EXIT_ERROR)
     run = _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated)
     diagnostics: list[Diagnostic] = []
-    sources: dict[str, str] = {}
+    sources = _Sources()
     status = EXIT_CLEAN
     out = _console(soft_wrap=True)
     fmt = output_format or ("full" if out.is_terminal else "concise")
@@ -230,8 +230,9 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
         name = stdin_filename or "-"
         if not _stdin_excluded(run, force_exclude, stdin_filename):
             data = sys.stdin.buffer.read()
+            sources.given[name] = data
             try:
-                sources[name] = decode_source(data)
+                decode_file(name, data)
             except LintError as error:
                 diagnostics.append(io_error(name, str(error)))
             else:
@@ -247,7 +248,7 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     _say_notes(run, verbose)
     internal = [d for d in diagnostics if d.kind == "internal-error"]
     reported = [d for d in diagnostics if d.kind != "internal-error"]
-    reported.sort(key=lambda d: (d.filename, d.row, d.column, d.code or ""))
+    reported.sort(key=report_order)
     for d in internal:
         _error(f"{d.filename}: {d.message}")
 
@@ -265,15 +266,12 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
     elif fmt == "json":
         click.echo(json_text(reported))
     elif fmt == "sarif":
-        click.echo(sarif_text(reported))
+        click.echo(sarif_text(reported, sources.file_position))
     elif fmt == "github":
-        for line in github_lines(reported):
+        for line in github_lines(reported, sources.file_position):
             click.echo(line)
     elif fmt == "full":
-        for d in reported:
-            if d.filename not in sources and d.kind != "io-error":
-                sources[d.filename] = _read_text(d.filename)
-        print_full(out, reported, sources, unsafe_fixes)
+        print_full(out, reported, sources.text_of, unsafe_fixes)
     else:
         print_concise(out, reported, unsafe_fixes)
     if fmt not in ("json", "sarif", "github") and not quiet and not (status == EXIT_ERROR and not reported):
@@ -313,14 +311,14 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
             sys.stdout.buffer.write(data)
             sys.exit(EXIT_CLEAN)
         try:
-            source = decode_source(data)
+            decode_file(name, data)
         except LintError as error:
             _error(f"{name}: {error}")
             sys.exit(EXIT_ERROR)
         outcomes = runner.fix(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
         _say_notes(run, verbose)
         [outcome] = outcomes
-        sys.stdout.write(outcome.text if outcome.error is None and outcome.text else source)
+        sys.stdout.write(outcome.text if outcome.error is None and outcome.text else outcome.original)
         sys.stdout.flush()
         internal = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
     else:
@@ -361,7 +359,7 @@ def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream
     Returns whether an internal error was among them."""
     echo = (lambda text: click.echo(text, err=True)) if stream_err else click.echo
     internal = False
-    remaining = sorted((d for o in outcomes for d in o.remaining), key=lambda d: (d.filename, d.row, d.column))
+    remaining = sorted((d for o in outcomes for d in o.remaining), key=report_order)
     for outcome in outcomes:
         if outcome.error:
             _error(f"{outcome.filename}: {outcome.error}")
@@ -433,11 +431,35 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read_text(filename: str) -> str:
-    try:
-        return decode_source(Path(filename).read_bytes())
-    except (OSError, LintError):
-        return ""
+class _Sources:
+    """What the report shows beside the findings, read once per file: the text a finding's
+    rows count in (a notebook's cell), and where a notebook's finding lies in its JSON."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, bytes] = {}  # stdin, by the name it is checked as
+        self._read: dict[str, object] = {}
+
+    def _load(self, filename: str, notebook: bool):
+        if filename not in self._read:
+            try:
+                data = self.given[filename] if filename in self.given else Path(filename).read_bytes()
+                self._read[filename] = read_notebook(data) if notebook else decode_source(data)
+            except (OSError, LintError):
+                self._read[filename] = None
+        return self._read[filename]
+
+    def text_of(self, d: Diagnostic) -> str:
+        if d.cell is None:
+            return self._load(d.filename, False) or ""
+        notebook = self._load(d.filename, True)
+        cell = next((c for c in notebook.cells if c.number == d.cell), None) if notebook else None
+        return cell.source if cell else ""
+
+    def file_position(self, d: Diagnostic) -> tuple[int, int, int, int]:
+        notebook = self._load(d.filename, True) if d.cell is not None else None
+        if notebook is None:
+            return d.row, d.column, d.end_row, d.end_column
+        return (*notebook.file_position(d.cell, d.row, d.column), *notebook.file_position(d.cell, d.end_row, d.end_column))
 
 
 def _encoding_of(data: bytes) -> str:
@@ -504,6 +526,10 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
     missing = [p for p in paths if not p.is_file()]
     if missing:
         _error(f"{missing[0]}: no such file")
+        sys.exit(EXIT_ERROR)
+    notebooks = [p for p in paths if p.suffix == ".ipynb"]
+    if notebooks:
+        _error(f"{notebooks[0]}: verify runs Python scripts; export the notebook first (jupyter nbconvert --to script)")
         sys.exit(EXIT_ERROR)
     if device == "cuda":
         from torchlint.runtime.verify import cuda_available

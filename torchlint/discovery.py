@@ -18,7 +18,7 @@ DEFAULT_EXCLUDES = (
     ".pyenv .pytest_cache .pytype .ruff_cache .svn .tox .venv .vscode __pypackages__ _build "
     "buck-out build dist node_modules site-packages venv"
 ).split()
-PYTHON_SUFFIXES = (".py", ".pyi")
+PYTHON_SUFFIXES = (".py", ".pyi", ".ipynb")  # notebooks too, as ruff walks them
 
 
 @lru_cache(maxsize=4096)

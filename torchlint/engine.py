@@ -47,6 +47,7 @@ class Diagnostic:
     url: str | None = None
     fix: dict | None = None
     kind: str = "finding"
+    cell: int | None = None  # in a notebook: the cell (1-based over all cells); rows are the cell's
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +86,28 @@ def decode_source(data: bytes) -> str:
             raise LintError(f"cannot decode byte {error.start}: not UTF-8 and no encoding declaration") from None
         raise LintError(f"cannot decode byte {error.start} as declared ({encoding})") from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def decode_file(name: str, data: bytes) -> str:
+    """The Python text of a file: its decoded source, or a notebook's cells as a module."""
+    from torchlint.notebook import is_notebook
+
+    if is_notebook(name):
+        return read_notebook(data).text
+    return decode_source(data)
+
+
+def read_notebook(data: bytes):
+    from torchlint.notebook import Notebook, NotebookError
+
+    try:
+        return Notebook.parse(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise LintError(f"cannot decode byte {error.start}: a notebook is UTF-8 JSON") from None
+    except NotebookError as error:
+        raise LintError(str(error)) from None
+    except RecursionError:
+        raise LintError("not a valid notebook: nested too deeply") from None
 
 
 def build_rules(codes: set[str], options: RuleOptions) -> list[Rule]:

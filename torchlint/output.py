@@ -18,7 +18,18 @@ from torchlint.engine import Diagnostic
 
 
 def location(d: Diagnostic) -> str:
-    return f"{d.filename}:{d.row}:{d.column}"
+    """`file:row:column`; in a notebook `file:cell N:row:column` (ruff's form)."""
+    cell = f"cell {d.cell}:" if d.cell is not None else ""
+    return f"{d.filename}:{cell}{d.row}:{d.column}"
+
+
+def report_order(d: Diagnostic) -> tuple:
+    """Files by name; in a file, by cell (notebooks), row, column, code."""
+    return d.filename, d.cell or 0, d.row, d.column, d.code or ""
+
+
+def _identity_position(d: Diagnostic) -> tuple[int, int, int, int]:
+    return d.row, d.column, d.end_row, d.end_column
 
 
 def concise_line(d: Diagnostic) -> str:
@@ -40,6 +51,8 @@ def _styled_concise(d: Diagnostic, unsafe: bool = False) -> Text:
     text = Text()
     text.append(d.filename, style="bold")
     if d.kind in ("finding", "syntax-error"):
+        if d.cell is not None:
+            text.append(f":cell {d.cell}", style="cyan")
         text.append(f":{d.row}:{d.column}:", style="cyan")
         text.append(" ")
         if d.kind == "finding":
@@ -55,10 +68,12 @@ def _styled_concise(d: Diagnostic, unsafe: bool = False) -> Text:
     return text
 
 
-def print_full(console: Console, diagnostics: list[Diagnostic], sources: dict[str, str], unsafe: bool = False) -> None:
+def print_full(console: Console, diagnostics: list[Diagnostic], source_of, unsafe: bool = False) -> None:
+    """Each finding with its code frame; `source_of(d)` is the text its rows count in (a
+    notebook's cell for a finding in one)."""
     for d in diagnostics:
         console.print(_styled_concise(d, unsafe), soft_wrap=True, highlight=False)
-        source = sources.get(d.filename)
+        source = source_of(d) if d.kind in ("finding", "syntax-error") else None
         if d.kind not in ("finding", "syntax-error") or not source:
             continue
         _print_frame(console, d, source.splitlines())
@@ -132,6 +147,7 @@ def json_text(diagnostics: list[Diagnostic]) -> str:
                 "fix": d.fix,
                 "url": d.url,
                 "noqa_row": d.row if d.kind == "finding" else None,
+                "cell": d.cell,
             }
         )
     return json.dumps(rows, indent=2)
@@ -158,9 +174,10 @@ def summary(count: int) -> str:
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def sarif_text(diagnostics: list[Diagnostic]) -> str:
+def sarif_text(diagnostics: list[Diagnostic], file_position=_identity_position) -> str:
     """SARIF 2.1.0 (what GitHub code scanning reads): one run, the reported rules described
-    from their pages, each finding with its region and, where it has edits, its fix."""
+    from their pages, each finding with its region and, where it has edits, its fix.
+    `file_position(d)` gives a finding's region in the file (a notebook's JSON lines)."""
     from torchlint import __version__
     from torchlint.rules import rule_by_code_or_name
 
@@ -174,13 +191,13 @@ def sarif_text(diagnostics: list[Diagnostic]) -> str:
             "ruleId": rule_id,
             "ruleIndex": list(rules).index(rule_id),
             "level": "error" if d.kind != "finding" else "warning",
-            "message": {"text": d.message},
+            "message": {"text": d.message if d.cell is None else f"cell {d.cell}:{d.row}:{d.column}: {d.message}"},
             "locations": [{"physicalLocation": {
                 "artifactLocation": {"uri": _uri(d.filename)},
-                "region": _region(d.row, d.column, d.end_row, d.end_column),
+                "region": _region(*file_position(d)),
             }}],
         }
-        if d.fix and d.fix.get("edits"):
+        if d.fix and d.fix.get("edits") and d.cell is None:  # a cell's edits are not file regions
             result["fixes"] = [{
                 "description": {"text": d.fix["message"]},
                 "artifactChanges": [{
@@ -258,20 +275,23 @@ def _uri(filename: str) -> str:
         return path.absolute().as_uri()
 
 
-def github_lines(diagnostics: list[Diagnostic]) -> list[str]:
+def github_lines(diagnostics: list[Diagnostic], file_position=_identity_position) -> list[str]:
     """GitHub Actions workflow commands: one `::error ...::message` per finding, which the
-    pull request shows as an annotation on the line."""
+    pull request shows as an annotation on the line. In a notebook the line is the one of
+    the file's JSON that holds the cell's line, and the message says which cell."""
     lines = []
     for d in diagnostics:
         title = f"torchlint ({d.code})" if d.code else f"torchlint ({d.name})"
+        row, column, end_row, end_column = file_position(d)
         properties = ",".join(
             f"{key}={_escape_property(str(value))}"
             for key, value in (
-                ("title", title), ("file", d.filename), ("line", d.row), ("col", d.column),
-                ("endLine", d.end_row), ("endColumn", d.end_column),
+                ("title", title), ("file", d.filename), ("line", row), ("col", column),
+                ("endLine", end_row), ("endColumn", end_column),
             )
         )
-        lines.append(f"::error {properties}::{_escape_data(d.message)}")
+        message = d.message if d.cell is None else f"cell {d.cell}:{d.row}:{d.column}: {d.message}"
+        lines.append(f"::error {properties}::{_escape_data(message)}")
     return lines
 
 

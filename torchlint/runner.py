@@ -173,10 +173,14 @@ def check_workspace(workspace: Workspace, run, jobs: int | None, build_edits: bo
 
 def _lint(workspace: Workspace, semantics, relpath: str, display: str, rules, build_edits: bool = True) -> list[Diagnostic]:
     try:
-        workspace.text(relpath)
+        text = workspace.text(relpath)
     except LintError as error:
         return [io_error(display, str(error))]
-    return lint_module(semantics, relpath, display, rules, lambda: workspace.text(relpath), build_edits)
+    diagnostics = lint_module(semantics, relpath, display, rules, lambda: text, build_edits)
+    source = workspace.files[relpath]
+    if source.is_notebook:
+        return source.notebook().to_cells(text, diagnostics)
+    return diagnostics
 
 
 # -- fix ---------------------------------------------------------------------------------
@@ -191,8 +195,8 @@ class FileOutcome:
     changed: bool
     diff: str = ""
     source: SourceFile | None = None
-    original: str = ""
-    text: str = ""
+    original: str = ""  # the file's text as read (a notebook: its JSON)
+    text: str = ""  # the file's text as fixed
 
 
 def fix(run, files: list[Path], jobs: int | None, use_cache: bool, unsafe: bool, stdin=None, arguments=None) -> list[FileOutcome]:
@@ -225,6 +229,8 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
         outcomes[relpath] = FileOutcome(display, Counter(), [], None, False, source=workspace.files[relpath],
                                         original=texts[relpath], text=texts[relpath])
     active = [r for r in workspace.targets if r in texts]
+    # A notebook is fixed as its module, and written back as JSON at the end.
+    notebooks = {r: workspace.files[r].notebook() for r in active if workspace.files[r].is_notebook}
     summarize_many = lambda missing, cache: summarize_in_parallel(missing, jobs, cache)  # noqa: E731
     pinned = pinned_torch(workspace, run)
     for _ in range(MAX_PASSES + 1):
@@ -238,6 +244,9 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
             if outcome.error is not None:
                 continue
             candidates = [d for d in diagnostics if applicable(d, unsafe)]
+            notebook = notebooks.get(relpath)
+            if notebook is not None:
+                candidates = [d for d in candidates if notebook.editable(texts[relpath], d)]
             if not candidates:
                 continue
             updated, used, _ = apply_fixes(texts[relpath], candidates, with_applicability=True)
@@ -261,6 +270,9 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
     for relpath in active:
         outcome = outcomes[relpath]
         outcome.text = texts[relpath]
+        if relpath in notebooks:
+            _finish_notebook(outcome, notebooks[relpath])
+            continue
         outcome.changed = outcome.error is None and outcome.text != outcome.original
         if outcome.changed:
             outcome.diff = "".join(
@@ -270,6 +282,34 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
                 )
             )
     return [outcomes[r] for r in workspace.targets]
+
+
+def _finish_notebook(outcome: FileOutcome, notebook) -> None:
+    """From the fixed module back to the notebook: its JSON, and a diff per changed cell."""
+    from torchlint.notebook import NotebookError
+
+    module = outcome.text
+    outcome.remaining = notebook.to_cells(module, outcome.remaining)
+    outcome.original = notebook.raw
+    try:
+        outcome.text = notebook.render(module) if outcome.error is None else notebook.raw
+        changed = notebook.changed_cells(module) if outcome.error is None else []
+    except NotebookError as error:
+        outcome.error = f"{error}; notebook left unchanged"
+        outcome.text, changed = notebook.raw, []
+        outcome.fixed = Counter()
+    outcome.changed = outcome.error is None and outcome.text != outcome.original
+    outcome.diff = "".join(
+        "".join(difflib.unified_diff(
+            _with_newline(cell.source).splitlines(keepends=True), _with_newline(new).splitlines(keepends=True),
+            fromfile=f"{outcome.filename}:cell {cell.number}", tofile=f"{outcome.filename}:cell {cell.number}",
+        ))
+        for cell, new in changed
+    )
+
+
+def _with_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _replace_text(workspace: Workspace, relpath: str, text: str) -> None:

@@ -35,8 +35,39 @@ class SourceFile:
     path: Path | None  # None for stdin
     relpath: str
     data: bytes
-    text: str | None = None  # decoded on demand
+    text: str | None = None  # decoded on demand (a notebook: its cells as a module)
     _hash: str | None = None
+    _notebook: object = None
+
+    @property
+    def is_notebook(self) -> bool:
+        from torchlint.notebook import is_notebook
+
+        return is_notebook(self.relpath)
+
+    def notebook(self):
+        """The parsed notebook (raises LintError when it is not one)."""
+        from torchlint.engine import read_notebook
+
+        if self._notebook is None:
+            self._notebook = read_notebook(self.data)
+        return self._notebook
+
+    def decode(self) -> str:
+        from torchlint.engine import decode_source
+
+        if self.text is None:
+            self.text = self.notebook().text if self.is_notebook else decode_source(self.data)
+        return self.text
+
+    def scan_data(self) -> bytes:
+        """What the textual import scan reads: the bytes, or a notebook's module."""
+        if not self.is_notebook:
+            return self.data
+        try:
+            return self.decode().encode("utf-8", "surrogatepass")
+        except Exception:
+            return b""
 
     @property
     def hash(self) -> str:
@@ -57,12 +88,7 @@ class Workspace:
     project: Project | None = None
 
     def text(self, relpath: str) -> str:
-        from torchlint.engine import decode_source
-
-        source = self.files[relpath]
-        if source.text is None:
-            source.text = decode_source(source.data)
-        return source.text
+        return self.files[relpath].decode()
 
     def state(self) -> str:
         """What every result depends on: the content of every file of the project."""
@@ -152,7 +178,7 @@ def build_project(workspace: Workspace, summarize_many) -> Project:
         try:
             return from_json(data)
         except ValueError:  # a damaged or foreign entry: summarize again, and mend it
-            summary = summarize(_decode_or_empty(source.data))
+            summary = summarize(_decode_or_empty(source))
             cache.put("summary", source.hash, to_json(summary))
             return summary
 
@@ -165,12 +191,12 @@ def build_project(workspace: Workspace, summarize_many) -> Project:
 def summarize_files(files: list[SourceFile], cache: Cache | None = None) -> list[tuple[str, ModuleSummary]]:
     """(relpath, summary) for each file, stored in the cache when there is one;
     undecodable files get none."""
-    from torchlint.engine import LintError, decode_source
+    from torchlint.engine import LintError
 
     out = []
     for source in files:
         try:
-            text = source.text if source.text is not None else decode_source(source.data)
+            text = source.decode()
         except LintError:
             continue
         summary = summarize(text)
@@ -190,7 +216,7 @@ def connected(workspace: Workspace, map_: ModuleMap) -> list[str]:
 
     def imports_of(relpath: str) -> set[str]:
         if relpath not in imports:
-            imports[relpath] = _imported_files(relpath, files[relpath].data, map_) - {relpath}
+            imports[relpath] = _imported_files(relpath, files[relpath].scan_data(), map_) - {relpath}
         return imports[relpath]
 
     component = {t for t in workspace.targets if t in files}
@@ -222,7 +248,7 @@ def connected(workspace: Workspace, map_: ModuleMap) -> list[str]:
             for relpath, source in files.items():
                 if relpath in component or relpath in new:
                     continue
-                data = source.data
+                data = source.scan_data() if source.is_notebook else source.data
                 # A substring search first: far cheaper than the regex, and most files fail it.
                 if not any(name in data for name in names) or not pattern.search(data):
                     continue
@@ -276,11 +302,11 @@ def _add_module(found: set, map_: ModuleMap, importer: str, module: str, level: 
         found.add(target)
 
 
-def _decode_or_empty(data: bytes) -> str:
-    from torchlint.engine import LintError, decode_source
+def _decode_or_empty(source: SourceFile) -> str:
+    from torchlint.engine import LintError
 
     try:
-        return decode_source(data)
+        return source.decode()
     except LintError:
         return ""
 
