@@ -33,3 +33,13 @@ def test_ci_runs_the_readme_test_command():
     test_command = next(b.strip() for b in blocks if "pytest" in b)
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci.splitlines()
+
+
+def test_every_command_is_in_the_usage_and_the_pre_commit_rev_is_this_release():
+    from torchlint import __version__
+    from torchlint.cli import main
+
+    usage = README.split("## Usage")[1].split("###")[0]
+    assert all(f"torchlint {name}" in usage for name in main.commands)
+    # Releases are tagged v<version>; the snippet names the current one.
+    assert re.search(r"^\s+rev: v(\S+)", README, re.MULTILINE).group(1) == __version__

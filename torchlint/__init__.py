@@ -1,3 +1,3 @@
 """torchlint: find PyTorch code that leaves the GPU idle or starved."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

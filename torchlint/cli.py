@@ -566,6 +566,15 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
 # -- documentation ---------------------------------------------------------------
 
 
+@main.command()
+def server() -> None:
+    """Run the language server (LSP over stdio) for editors: findings as you type, fixes
+    and `# noqa` as code actions."""
+    from torchlint.server import serve
+
+    serve()
+
+
 @main.command("rule")
 @click.argument("rule")
 def rule_command(rule: str) -> None:
