@@ -9,6 +9,7 @@ import fnmatch
 import json
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -49,7 +50,30 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Interrupted (Ctrl-C) exits 130 and SIGTERM 143, as shells expect, after the clean-up
+    that unwinding does (a half-written temporary file is removed); never 1, which means
+    "findings remain"."""
+
+    def invoke(self, ctx):
+        def terminated(signum, frame):
+            raise SystemExit(128 + signum)
+
+        try:
+            previous = signal.signal(signal.SIGTERM, terminated)
+        except ValueError:  # not the main thread (an embedding application)
+            previous = None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("torchlint: interrupted", err=True)
+            sys.exit(130)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="torchlint")
 def main() -> None:
     """torchlint: find PyTorch code that leaves the GPU idle or starved."""
@@ -134,17 +158,20 @@ def _start(paths, select, extend_select, ignore, exclude, extend_exclude, respec
     return run
 
 
-def _discover(run: Run, paths, force_exclude) -> tuple[list[Path], bool]:
-    """Files to check, and whether a named path was missing."""
+def _discover(run: Run, paths, force_exclude) -> tuple[list[Path], bool, list[Diagnostic]]:
+    """Files to check, whether a named path was missing, and an error for each
+    directory that cannot be listed (reported like an unreadable file)."""
     targets = [Path(p) for p in paths] or [Path(".")]
-    files, explicit, missing = discover(targets, run.file_filter, force_exclude)
+    unreadable: list = []
+    files, explicit, missing = discover(targets, run.file_filter, force_exclude, unreadable)
+    problems = [io_error(_display(path), f"cannot read directory: {reason}") for path, reason in unreadable]
     for path in missing:
         _error(f"{path}: no such file or directory")
     explicit_set = {os.path.normpath(str(p)) for p in explicit}
     for path in files:
         if os.path.normpath(str(path)) in explicit_set and path.is_file() and path.stat().st_size == 0:
             _warning(f"{_display(path)}: empty file, nothing to check")
-    return files, bool(missing)
+    return files, bool(missing), problems
 
 
 def _console(**options) -> Console:
@@ -238,7 +265,8 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
             else:
                 diagnostics.extend(runner.check(run, [], jobs, use_cache=False, stdin=(name, data), build_edits=build_edits))
     else:
-        files, missing = _discover(run, paths, force_exclude)
+        files, missing, problems = _discover(run, paths, force_exclude)
+        diagnostics.extend(problems)
         if missing:
             status = EXIT_ERROR
         with _progress(run, quiet, len(files)):
@@ -318,20 +346,28 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         outcomes = runner.fix(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
         _say_notes(run, verbose)
         [outcome] = outcomes
-        sys.stdout.write(outcome.text if outcome.error is None and outcome.text else outcome.original)
+        text = outcome.text if outcome.error is None and outcome.text else outcome.original
+        try:  # in the input's own encoding (a coding declaration, a BOM), as a file would be
+            output = text.encode(_encoding_of(data))
+        except UnicodeEncodeError:
+            output = data
         sys.stdout.flush()
+        sys.stdout.buffer.write(output)
+        sys.stdout.buffer.flush()
         internal = _fix_report(outcomes, unsafe_fixes, applied=True, stream_err=True)
     else:
-        files, missing = _discover(run, paths, force_exclude)
+        files, missing, problems = _discover(run, paths, force_exclude)
         if missing:
             status = EXIT_ERROR
-        outcomes = runner.fix(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
+        outcomes = [FileOutcome(d.filename, Counter(), [d], None, False) for d in problems]
+        outcomes += runner.fix(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
         _say_notes(run, verbose)
         if apply_changes:
             for outcome in outcomes:
                 if outcome.changed and outcome.source is not None and outcome.source.path is not None:
                     try:
-                        write_file(SourceFile(outcome.source.path, outcome.original, _encoding_of(outcome.source.data)), outcome.text)
+                        write_file(SourceFile(outcome.source.path, outcome.original, _encoding_of(outcome.source.data)), outcome.text,
+                                   expected=outcome.source.data)
                     except (LintError, OSError) as error:
                         outcome.error = f"not written: {error}"
                         outcome.changed = False
@@ -340,7 +376,8 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
             for outcome in outcomes:
                 if outcome.diff:
                     print_diff(out, outcome.diff)
-        internal = _fix_report(outcomes, unsafe_fixes, applied=apply_changes, stream_err=False, quiet=quiet)
+        internal = _fix_report(outcomes, unsafe_fixes, applied=apply_changes, stream_err=False, quiet=quiet,
+                               failed=status == EXIT_ERROR)
 
     changed = any(o.changed for o in outcomes)
     remaining = any(o.remaining for o in outcomes)
@@ -354,7 +391,8 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
     sys.exit(status)
 
 
-def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False) -> bool:
+def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream_err: bool, quiet: bool = False,
+                failed: bool = False) -> bool:
     """Print the remaining findings, then what was fixed per rule and why the rest was not.
     Returns whether an internal error was among them."""
     echo = (lambda text: click.echo(text, err=True)) if stream_err else click.echo
@@ -385,7 +423,7 @@ def _fix_report(outcomes: list[FileOutcome], unsafe: bool, applied: bool, stream
         reasons = Counter((d.code, _remaining_reason(d, unsafe)) for d in findings)
         for (code, reason), count in sorted(reasons.items()):
             echo(f"  {code} ({count}): {reason}")
-    elif not total and not remaining:
+    elif not total and not remaining and not failed and not any(o.error for o in outcomes):
         echo("All checks passed!")
     return internal
 

@@ -98,8 +98,10 @@ class FileFilter:
         return self.excluded_by_pattern(path) or self.ignored_by_git(path, is_dir)
 
 
-def discover(paths: list[Path], file_filter: FileFilter, force_exclude: bool) -> tuple[list[Path], list[Path], list[Path]]:
-    """Python files to check, explicitly named files, and paths that do not exist."""
+def discover(paths: list[Path], file_filter: FileFilter, force_exclude: bool,
+             unreadable: list | None = None) -> tuple[list[Path], list[Path], list[Path]]:
+    """Python files to check, explicitly named files, and paths that do not exist;
+    directories that cannot be listed go to `unreadable` as (path, reason)."""
     found: list[Path] = []
     explicit: list[Path] = []
     missing: list[Path] = []
@@ -108,7 +110,7 @@ def discover(paths: list[Path], file_filter: FileFilter, force_exclude: bool) ->
             missing.append(path)
             continue
         if path.is_dir():
-            found.extend(walk(path, file_filter))
+            found.extend(walk(path, file_filter, unreadable))
         else:
             # A named file is checked whatever its suffix, unless --force-exclude applies.
             if force_exclude and (file_filter.excluded(path, False) or _under_excluded_dir(path, file_filter)):
@@ -127,9 +129,14 @@ def _under_excluded_dir(path: Path, file_filter: FileFilter) -> bool:
     return any(file_filter.excluded(parent, True) for parent in parents)
 
 
-def walk(top: Path, file_filter: FileFilter) -> list[Path]:
+def walk(top: Path, file_filter: FileFilter, unreadable: list | None = None) -> list[Path]:
     result: list[Path] = []
-    for directory, subdirectories, files in os.walk(top):
+
+    def report(error: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(error.filename), error.strerror or str(error)))
+
+    for directory, subdirectories, files in os.walk(top, onerror=report):
         base = Path(directory)
         kept = []
         for name in sorted(subdirectories):

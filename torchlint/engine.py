@@ -58,8 +58,12 @@ class LintError(Exception):
 
 
 def read_source(path: Path) -> str:
+    from torchlint.project.workspace import NotRegularFile, read_regular
+
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
+    except NotRegularFile as error:
+        raise LintError(str(error)) from None
     except FileNotFoundError:
         if path.is_symlink():
             raise LintError("broken symbolic link") from None
@@ -207,6 +211,9 @@ def _syntax_problem(source: str, filename: str, error: list) -> list[Diagnostic]
     """Python's own message and position; but newer syntax than this interpreter's
     (`type X = ...` on 3.11) is valid code if libcst, which knows newer grammars, accepts it."""
     message, row, column = error
+    if any(limit in message for limit in _PYTHON_LIMITS):
+        # Python's own limits: no interpreter runs it, and libcst's parser may crash on it.
+        return [_syntax_error(filename, message, row, column)]
     try:
         import libcst as cst
 
@@ -214,6 +221,10 @@ def _syntax_problem(source: str, filename: str, error: list) -> list[Diagnostic]
     except Exception:
         return [_syntax_error(filename, message, row, column)]
     return []
+
+
+_PYTHON_LIMITS = ("too many nested parentheses", "too many levels of indentation", "too many statically nested blocks",
+                  "too complex", "maximum recursion depth", "nested too deeply")
 
 
 def _syntax_error(filename: str, message: str, row: int, column: int) -> Diagnostic:

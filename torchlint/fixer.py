@@ -12,6 +12,7 @@ import os
 import stat
 import tempfile
 import tokenize
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,7 @@ def fix_source(source: str, filename: str, rules: list[Rule], unsafe: bool = Fal
         updated, used, kinds = apply_fixes(current, candidates, with_applicability=True)
         if updated == current:
             break
-        problem = compile_problem(updated, filename)
+        problem = compile_problem(updated, filename, source)
         if problem is not None:
             codes = ", ".join(sorted(set(used)))
             return FixResult(
@@ -107,9 +108,27 @@ def _overlaps(a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
     return a[0] < b[1] and b[0] < a[1]
 
 
-def compile_problem(source: str, filename: str) -> str | None:
+def compile_problem(source: str, filename: str, original: str | None = None) -> str | None:
+    """Why the fixed `source` is not valid Python, or None. Judged by the parser that
+    accepted the `original`: Python's own, or, for syntax newer than this interpreter
+    (PEP 695 on 3.11), libcst's."""
+    problem = _python_problem(source, filename)
+    if problem is None or original is None or _python_problem(original, filename) is None:
+        return problem
+    import libcst as cst
+
     try:
-        compile(source, filename, "exec", dont_inherit=True)
+        cst.parse_module(source)
+    except Exception as error:  # libcst's ParserSyntaxError, or a recursion limit
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+    return None
+
+
+def _python_problem(source: str, filename: str) -> str | None:
+    try:
+        with warnings.catch_warnings():  # the user's invalid escapes are not ours to print
+            warnings.simplefilter("ignore")
+            compile(source, filename, "exec", dont_inherit=True)
     except SyntaxError as error:
         return f"line {error.lineno}: {error.msg}"
     except (ValueError, RecursionError, MemoryError) as error:
@@ -141,16 +160,22 @@ def read_file(path: Path) -> SourceFile:
     return SourceFile(path, text, encoding)
 
 
-def write_file(source_file: SourceFile, text: str) -> None:
+def write_file(source_file: SourceFile, text: str, expected: bytes | None = None) -> None:
     """Atomically: a temporary file beside the original, then a rename over it, keeping
-    the permissions. The text keeps its own line endings (nothing is translated)."""
+    permissions, owner and group. The text keeps its own line endings (nothing is
+    translated). Refused for a file without write permission, and, given `expected` (the
+    bytes that were read), for a file that changed on disk since."""
     path = source_file.path
     try:
         data = text.encode(source_file.encoding)
     except UnicodeEncodeError as error:
         raise LintError(f"the fixed text cannot be encoded as {source_file.encoding}: {error.reason}") from None
     target = Path(os.path.realpath(path))
-    mode = stat.S_IMODE(target.stat().st_mode)
+    status = target.stat()
+    mode = stat.S_IMODE(status.st_mode)
+    # Root may write anything; the mode bits still say what the owner wants.
+    if not os.access(target, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise LintError("the file is read-only; not changed")
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".torchlint")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -158,6 +183,13 @@ def write_file(source_file: SourceFile, text: str) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, mode)
+        if hasattr(os, "chown") and (status.st_uid, status.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(temporary, status.st_uid, status.st_gid)
+            except PermissionError:
+                pass  # not ours to give away: the file keeps the writer's owner, as an editor's save would
+        if expected is not None and _current_bytes(target) != expected:
+            raise LintError("the file changed on disk while torchlint ran; not changed (run it again)")
         os.replace(temporary, target)
     except BaseException:
         try:
@@ -165,6 +197,13 @@ def write_file(source_file: SourceFile, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _current_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 __all__ = ["DISPLAY_ONLY", "SAFE", "UNSAFE", "FixResult", "apply_fixes", "fix_source", "read_file", "write_file"]

@@ -69,12 +69,39 @@ def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None)
     batches = [theirs[i : i + 4] for i in range(0, len(theirs), 4)]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(summarize_files, batch, cache) for batch in batches]
         results = summarize_files(mine, cache)
         for future in futures:
             results.extend(future.result())
     return results
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the run (killed with SIGKILL, it cannot stop its pool):
+    on Linux the kernel kills the worker when the parent dies; elsewhere a thread checks."""
+    import signal
+    import threading
+    import time
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before this worker started
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def walk_project(file_filter):
@@ -252,7 +279,7 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
             updated, used, _ = apply_fixes(texts[relpath], candidates, with_applicability=True)
             if updated == texts[relpath]:
                 continue
-            problem = compile_problem(updated, display)
+            problem = compile_problem(updated, display, outcome.original)
             if problem is not None:
                 codes = ", ".join(sorted(set(used)))
                 outcome.error = f"fixes by {codes} would produce code that does not compile ({problem}); file left unchanged"

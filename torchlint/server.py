@@ -106,12 +106,12 @@ class TorchlintServer(LanguageServer):
         if state is None:
             state = self.projects[root] = ProjectState(root)
         if not state.walked:
-            from torchlint.project.workspace import SourceFile, _relpath
+            from torchlint.project.workspace import SourceFile, _relpath, read_regular
             from torchlint.runner import walk_project
 
             for path in walk_project(run.file_filter)(root):
                 try:
-                    state.files[_relpath(path, root)] = SourceFile(path, _relpath(path, root), path.read_bytes())
+                    state.files[_relpath(path, root)] = SourceFile(path, _relpath(path, root), read_regular(path))
                 except OSError:
                     continue
             state.walked = True
@@ -120,14 +120,14 @@ class TorchlintServer(LanguageServer):
     def refresh_from_disk(self, path: Path) -> None:
         """A file changed on disk (saved, created, deleted): read it again where a project
         holds it."""
-        from torchlint.project.workspace import SourceFile, _relpath
+        from torchlint.project.workspace import SourceFile, _relpath, read_regular
 
         for root, state in self.projects.items():
             if root != path and root not in path.parents:
                 continue
             relpath = _relpath(path, root)
             try:
-                state.files[relpath] = SourceFile(path, relpath, path.read_bytes())
+                state.files[relpath] = SourceFile(path, relpath, read_regular(path))
             except OSError:
                 state.files.pop(relpath, None)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass, field
 
 SUMMARY_VERSION = 11
@@ -310,7 +311,9 @@ def summarize(source: str) -> ModuleSummary:
     """The summary of one module's text. Never raises on valid Python; a syntax error is
     recorded in `syntax_error` with Python's own message and position."""
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # SyntaxWarnings of the user's code are not ours to print
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source)
     except SyntaxError as error:
         return ModuleSummary({}, {}, syntax_error=[error.msg, error.lineno or 1, error.offset or 1])
     except (ValueError, RecursionError, MemoryError) as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +96,36 @@ class Workspace:
         return digest(*(f"{r}:{f.hash}" for r, f in sorted(self.files.items())))
 
 
+class NotRegularFile(OSError):
+    """A FIFO, socket or device where a source file was expected: reading it could block."""
+
+
+def read_regular(path: Path) -> bytes:
+    """A regular file's bytes. Opened without blocking and checked before reading, so
+    that a FIFO named `*.py` cannot hang the run."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"not a regular file ({_kind_of(mode)})")
+        chunks = []
+        while chunk := os.read(descriptor, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    return "a device"
+
+
 def group_by_root(targets: list[Path], arguments: list[Path] | None = None) -> dict[Path, list[Path]]:
     """Files grouped by project root. The root comes from the path named on the command
     line that a file was found under: `check repo/` makes `repo/` the root when nothing
@@ -127,9 +158,9 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
     for path in project_files:
         relpath = _relpath(path, root)
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except OSError:
-            continue
+            continue  # a checked file is read again below, and its error reported
         workspace.files[relpath] = SourceFile(path, relpath, data)
     for target in targets:
         relpath = _relpath(target, root)
@@ -139,7 +170,7 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
             workspace.files[relpath] = SourceFile(None, relpath, data)
         elif relpath not in workspace.files:
             try:
-                data = target.read_bytes()
+                data = read_regular(target)
             except (OSError, LintError) as error:
                 workspace.errors[relpath] = _read_error(target, error)
                 workspace.targets.append(relpath)
@@ -331,6 +362,8 @@ def _read_error(path: Path, error: Exception) -> str:
         return "broken symbolic link" if path.is_symlink() else "file not found"
     if isinstance(error, IsADirectoryError):
         return "is a directory"
+    if isinstance(error, NotRegularFile):
+        return str(error)
     if isinstance(error, OSError):
         return f"cannot read: {error.strerror or error}"
     return str(error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,15 +103,35 @@ def run_script(source: Path, script: Path, args: list[str], workdir: Path, tag: 
         env["CUDA_VISIBLE_DEVICES"] = ""
     command = [sys.executable, "-m", "torchlint.runtime.harness", str(result_path), str(params_path),
                str(max_steps), str(seed), mode, str(source), str(script), *args]
+    # Its own process group: on a timeout, an interrupt or SIGTERM, the script and every
+    # process it started (DataLoader workers, mp.spawn) are killed with it.
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
     try:
-        completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _kill_group(process)
         return RunResult(f"timed out after {timeout:g}s", {}, params_path)
-    if completed.returncode != 0 or not result_path.exists():
-        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+    except BaseException:
+        _kill_group(process)
+        raise
+    _kill_group(process)  # what the script left running after it exited
+    if process.returncode != 0 or not result_path.exists():
+        last = (stderr.strip().splitlines() or ["no output"])[-1]
         return RunResult(f"harness failed: {last}", {}, params_path)
     measurements = json.loads(result_path.read_text(encoding="utf-8"))
     return RunResult(measurements["status"], measurements, params_path)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, AttributeError):
+        pass
+    try:
+        process.communicate(timeout=10)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
 
 
 def max_difference(first: Path, second: Path) -> float | None:
@@ -146,6 +167,11 @@ def verify_script(script: Path, args: list[str], rules: list[Rule], *, unsafe: b
     if fixed.error:
         report.status = f"fix failed: {fixed.error}"
         return report
+    problems = [d for d in fixed.remaining if d.kind != "finding"]
+    if problems:  # a script torchlint cannot read cannot be verified: never "nothing to fix"
+        d = problems[0]
+        report.status = f"cannot check the script: {d.row}:{d.column}: {d.message}"
+        return report
     report.rules = sorted(fixed.fixed)
     if not fixed.changed:
         hidden = sum(1 for d in fixed.remaining if not unsafe and applicable(d, True))
@@ -176,10 +202,15 @@ def _compare(report: Verification, script: Path, fixed_script: Path, args: list[
     report.original = [r.measurements | {"status": r.status} for r in originals]
     report.fixed = [r.measurements | {"status": r.status} for r in fixes]
     fixed_failures = [r.status for r in fixes if r.status != "ok"]
-    if fixed_failures:
-        report.status = f"fixed version failed: {fixed_failures[0]}"
-        return report
     original_failures = [r.status for r in originals if r.status != "ok"]
+    if fixed_failures and original_failures and fixed_failures[0] == original_failures[0]:
+        # Not the fix's fault: the script does not run here, before or after.
+        report.status = f"the script fails before and after the fix: {original_failures[0]}"
+        return report
+    if fixed_failures:
+        also = f" (the original fails too: {original_failures[0]})" if original_failures else ""
+        report.status = f"fixed version failed: {fixed_failures[0]}{also}"
+        return report
     if original_failures:
         # e.g. batches moved to CUDA while the model was not: the fix turns a crash
         # into a run, and there is nothing to compare against.
