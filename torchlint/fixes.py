@@ -13,6 +13,17 @@ from typing import Callable
 SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
 
 
+def _parents_of(tree) -> dict:
+    import ast
+
+    parents = {}
+    if tree is not None:
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+    return parents
+
+
 @dataclass(frozen=True)
 class Edit:
     """Replace the text from `start` to `end` with `content`. Positions are (line 1-based,
@@ -79,6 +90,51 @@ class SourceView:
         self.index = LineIndex(text)
         self._module = None
         self._calls = None
+        self._trees: dict = {}  # (first line, end line) -> (tree, parents), the last few
+        self._starts = None
+
+    def tree_for(self, line: int, whole: bool = False):
+        """The stdlib `ast` of the top-level statement that holds `line`, parsed alone with
+        the positions it has in the file (or, with `whole`, of the module); None when it
+        does not parse. Parsed once for every fix of the file that proves itself on `ast`,
+        and a statement at a time: the tree of a 100,000-line module takes 400 MB."""
+        from torchlint.project.statements import parse_quietly, top_level_starts
+
+        if whole or len(self.index.starts) <= 2000:
+            key = (1, None)
+        else:
+            if self._starts is None:
+                self._starts = top_level_starts(self.text.splitlines(keepends=True))
+            position = bisect_right(self._starts, line) - 1
+            first = self._starts[position] if position >= 0 else 1
+            end = self._starts[position + 1] if position + 1 < len(self._starts) else None
+            key = (first, end)
+        if key not in self._trees:
+            if len(self._trees) >= 8:
+                self._trees.pop(next(iter(self._trees)))
+            first, end = key
+            start_offset = self.index.offset(first, 0)
+            end_offset = self.index.offset(end, 0) if end is not None else len(self.text)
+            try:
+                tree = parse_quietly(self.text[start_offset:end_offset], first)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                tree = None
+            self._trees[key] = (tree, {})
+        return self._trees[key][0]
+
+    def derived(self, tree, name: str, compute):
+        """What a fix derives from one of `tree_for`'s trees (an index of its nodes),
+        computed once per tree rather than once per finding."""
+        for known, cache in self._trees.values():
+            if known is tree:
+                if name not in cache:
+                    cache[name] = compute(tree)
+                return cache[name]
+        return compute(tree)
+
+    def parents(self, tree) -> dict:
+        """Each node of `tree` (one of `tree_for`'s) -> the node it is a child of."""
+        return self.derived(tree, "parents", _parents_of)
 
     @property
     def module(self):

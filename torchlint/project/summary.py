@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from dataclasses import dataclass, field
 
 SUMMARY_VERSION = 11
@@ -309,18 +308,27 @@ def from_json(data: list) -> ModuleSummary:
 
 def summarize(source: str) -> ModuleSummary:
     """The summary of one module's text. Never raises on valid Python; a syntax error is
-    recorded in `syntax_error` with Python's own message and position."""
-    try:
-        with warnings.catch_warnings():  # SyntaxWarnings of the user's code are not ours to print
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    except SyntaxError as error:
-        return ModuleSummary({}, {}, syntax_error=[error.msg, error.lineno or 1, error.offset or 1])
-    except (ValueError, RecursionError, MemoryError) as error:
-        return ModuleSummary({}, {}, syntax_error=[str(error) or type(error).__name__, 1, 1])
+    recorded in `syntax_error` with Python's own message and position. A large module is
+    parsed a group of top-level statements at a time, so that its whole tree is never in
+    memory at once."""
+    from torchlint.project.statements import GroupsDisagree, parse_in_groups, parse_quietly
+
     builder = _Builder(source)
     try:
-        builder.module(tree)
+        try:
+            builder.start_module()
+            for tree in parse_in_groups(source):
+                builder.body(tree.body)
+                del tree
+        except GroupsDisagree:
+            builder = _Builder(source)
+            builder.start_module()
+            builder.body(parse_quietly(source).body)
+        builder.finish_scope(builder.scope)
+    except SyntaxError as error:
+        return ModuleSummary({}, {}, syntax_error=[error.msg, error.lineno or 1, error.offset or 1])
+    except (ValueError, MemoryError) as error:
+        return ModuleSummary({}, {}, syntax_error=[str(error) or type(error).__name__, 1, 1])
     except RecursionError:
         return ModuleSummary({}, {}, syntax_error=["nesting too deep to analyse", 1, 1])
     return ModuleSummary(builder.functions, builder.classes, builder.has_main_guard, _comments(source))
@@ -380,12 +388,10 @@ class _Builder:
 
     # -- scopes ------------------------------------------------------------------
 
-    def module(self, tree: ast.Module) -> None:
+    def start_module(self) -> None:
         function = Function("<module>", "<module>", Span(1, 0, max(1, len(self.lines)), 0), "module", [], [], {}, None, None, None)
         self.functions["<module>"] = function
         self.scope = _Scope(function)
-        self.body(tree.body)
-        self.finish_scope(self.scope)
 
     def finish_scope(self, scope: _Scope) -> None:
         """Give each binding the reads that follow it, up to the next binding of the name."""

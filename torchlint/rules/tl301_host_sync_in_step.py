@@ -358,21 +358,30 @@ class _Accumulator:
     def key(self, node) -> tuple:
         return (node.lineno, self.column(node.lineno, node.col_offset), node.end_lineno, self.column(node.end_lineno, node.end_col_offset))
 
-    def edits(self, target_key: tuple) -> list | None:
-        try:
-            tree = ast.parse(self.view.text)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None
-        parents = {}
-        target = None
+    def find(self, tree, target_key: tuple):
+        return self.view.derived(tree, "tl301.items", self.item_calls).get(target_key)
+
+    def item_calls(self, tree) -> dict:
+        """The `.item()` calls of `tree` by position."""
+        found: dict = {}
         for node in ast.walk(tree):
-            for child in ast.iter_child_nodes(node):
-                parents[child] = node
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "item":
-                if target is None and self.key(node) == target_key:
-                    target = node
+                found.setdefault(self.key(node), node)
+        return found
+
+    def edits(self, target_key: tuple) -> list | None:
+        view, line = self.view, target_key[0]
+        tree = view.tree_for(line)  # the top-level statement that holds the call
+        target = self.find(tree, target_key) if tree is not None else None
+        if target is not None and isinstance(_scope_of(view.parents(tree), target), ast.Module):
+            # A total in module-level code may be read anywhere in the module.
+            tree = view.tree_for(line, whole=True)
+            target = self.find(tree, target_key) if tree is not None else None
         if target is None:
             return None
+        return self.proven_edits(target, view.parents(tree))
+
+    def proven_edits(self, target, parents) -> list | None:
         statement = parents.get(target)
         while statement is not None and not isinstance(statement, (ast.stmt, ast.Lambda, *_NESTED_SCOPES)):
             statement = parents.get(statement)
@@ -477,6 +486,13 @@ class _Accumulator:
         if isinstance(expr, ast.Name):
             return expr.id != name and self.is_number(expr.id)
         return False
+
+
+def _scope_of(parents: dict, node):
+    scope = parents.get(node)
+    while scope is not None and not isinstance(scope, (ast.Module, *_NESTED_SCOPES)):
+        scope = parents.get(scope)
+    return scope
 
 
 def _own_nodes(scope):

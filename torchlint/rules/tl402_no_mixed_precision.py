@@ -136,7 +136,7 @@ def _autocast_fix(ctx: ModuleContext, loop) -> Fix:
     if torch is None:
         return display
     name, imports = torch
-    block = _loss_block(ctx.source.text, loop.span.line)
+    block = _loss_block(ctx.source, loop.span.line)
     if block is None:
         return display
     first, last, indent, unit = block
@@ -152,14 +152,11 @@ def _autocast_fix(ctx: ModuleContext, loop) -> Fix:
                        "(results change within bfloat16 rounding)", [edit, *imports])
 
 
-def _loss_block(text: str, loop_line: int):
+def _loss_block(view, loop_line: int):
     """(first line, last line, indentation, indent unit) of the assignments computing the
     loss in the loop at `loop_line`, or None."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    loop = next((n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.While)) and n.lineno == loop_line), None)
+    tree = view.tree_for(loop_line)
+    loop = view.derived(tree, "tl402.loops", _loops_by_line).get(loop_line) if tree else None
     if loop is None:
         return None
     body = loop.body
@@ -176,15 +173,23 @@ def _loss_block(text: str, loop_line: int):
     if any(not isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)) for st in body[start:end + 1]):
         return None
     first, last = body[start].lineno, body[end].end_lineno
-    lines = text.splitlines()
+    line_text = view.index.line_text
     if any(_multiline_string(node) for st in body[start:end + 1] for node in ast.walk(st)):
         return None  # re-indenting would change the string
-    if lines[first - 1][: body[start].col_offset].strip() or lines[last - 1][body[end].end_col_offset:].strip().startswith(";"):
+    if line_text(first)[: body[start].col_offset].strip() or line_text(last)[body[end].end_col_offset:].strip().startswith(";"):
         return None  # shares a line with another statement
-    indent = lines[first - 1][: body[start].col_offset]
-    outer = lines[loop.lineno - 1][: loop.col_offset]
+    indent = line_text(first)[: body[start].col_offset]
+    outer = line_text(loop.lineno)[: loop.col_offset]
     unit = indent[len(outer):] if indent.startswith(outer) and len(indent) > len(outer) else "    "
     return first, last, indent, unit
+
+
+def _loops_by_line(tree) -> dict:
+    loops: dict = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.For, ast.While)):
+            loops.setdefault(node.lineno, node)
+    return loops
 
 
 def _is_backward(statement) -> bool:
