@@ -1,9 +1,6 @@
 """Fixtures are real training scripts: each one runs to completion (on the CPU here),
 the fixed versions in fixtures/fix included."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +11,9 @@ FIXTURES = sorted((ROOT / "fixtures" / "check").glob("*.py")) + sorted((ROOT / "
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
-def test_fixture_runs(path: Path, tmp_path: Path):
+def test_fixture_runs(path: Path, tmp_path: Path, run_script):
     missing = missing_imports(path)
     if missing:
         pytest.skip(f"needs {', '.join(missing)}")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    code, _, stderr = run_script([path], tmp_path)
+    assert code == 0, stderr[-2000:]

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
@@ -211,17 +210,15 @@ exec(compile(module, sys.argv[1], "exec"), {"__name__": "__main__"})
 
 
 @pytest.mark.parametrize("name", [COLAB, JUPYTER])
-def test_fixed_notebooks_run_and_compute_the_same(fixed, name, tmp_path):
+def test_fixed_notebooks_run_and_compute_the_same(fixed, name, tmp_path, run_script):
     """The cells run in order (IPython lines as `pass`), before and after the fixes, on
     this machine's device: the same printed losses and accuracies."""
     pytest.importorskip("torch")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     outputs = []
     for path in (NOTEBOOKS / name, fixed / name):
-        run = subprocess.run([sys.executable, "-c", RUN_CELLS, str(path)], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
-        assert run.returncode == 0, run.stderr[-2000:]
-        outputs.append(run.stdout)
+        code, stdout, stderr = run_script(["-c", RUN_CELLS, path], tmp_path, {"PYTHONPATH": str(ROOT)})
+        assert code == 0, stderr[-2000:]
+        outputs.append(stdout)
     assert outputs[0] == outputs[1] and ("loss" in outputs[0] or "époque" in outputs[0])
 
 

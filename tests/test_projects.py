@@ -2,7 +2,6 @@
 frameworks. Every `# expect: TLnnn` marker in any module must be found, nothing else, with
 each rule enabled alone; and each project's entry script runs."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -63,17 +62,15 @@ def test_a_file_checked_alone_still_sees_its_project(tmp_path):
 
 
 @pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
-def test_project_runs(project, tmp_path):
+def test_project_runs(project, tmp_path, run_script):
     pytest.importorskip("torch")
     entry = project / "train.py"
     missing = [name for path in project.rglob("*.py") for name in missing_imports(path) if not _local(project, name)]
     if missing:
         pytest.skip(f"needs {', '.join(sorted(set(missing)))}")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    if (project / "src").is_dir():
-        env["PYTHONPATH"] = str(project / "src")
-    result = subprocess.run([sys.executable, str(entry)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    env = {"PYTHONPATH": str(project / "src")} if (project / "src").is_dir() else {}
+    code, _, stderr = run_script([entry], tmp_path, env)
+    assert code == 0, stderr[-3000:]
 
 
 def _local(project: Path, module: str) -> bool:

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, replace
 from json.decoder import scanstring
 
+from torchlint.project.statements import LineScanner
+
 NOTEBOOK_SUFFIX = ".ipynb"
 
 # Cell magics whose body is Python run by the kernel (the same set ruff checks); any other
@@ -267,7 +269,7 @@ def ipython_lines(lines: list[str]) -> list[bool]:
     """For each line of a Python cell: is it IPython syntax (a magic, a shell escape, help,
     or the continuation of one) that the module replaces by a placeholder?"""
     flags = []
-    scanner = _Scanner()
+    scanner = LineScanner()
     continued = False
     for line in lines:
         stripped = line.strip()
@@ -310,61 +312,6 @@ def _is_ipython(stripped: str) -> bool:
     if stripped[0] == "?" or (stripped.endswith("?") and "#" not in stripped):
         return _HELP.fullmatch(stripped) is not None
     return _ASSIGN_MAGIC.match(stripped) is not None and "==" not in stripped.split("=", 1)[1][:2]
-
-
-class _Scanner:
-    """Just enough of Python's tokenizer to tell whether the next line starts a statement:
-    open brackets, open strings, and backslash continuations."""
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.string: str | None = None  # the open triple quote
-        self.continued = False
-
-    def at_statement_start(self) -> bool:
-        return self.depth == 0 and self.string is None and not self.continued
-
-    def feed(self, line: str) -> None:
-        i, n = 0, len(line)
-        self.continued = False
-        while i < n:
-            if self.string is not None:
-                close = line.find(self.string, i)
-                while close > 0 and _escaped(line, close):
-                    close = line.find(self.string, close + 1)
-                if close < 0:
-                    return
-                i = close + 3
-                self.string = None
-                continue
-            char = line[i]
-            if char == "#":
-                return
-            if char in "([{":
-                self.depth += 1
-            elif char in ")]}":
-                self.depth = max(0, self.depth - 1)
-            elif char in "'\"":
-                if line.startswith(char * 3, i):
-                    self.string = char * 3
-                    i += 3
-                    continue
-                close = i + 1
-                while close < n and (line[close] != char or _escaped(line, close)):
-                    close += 1
-                i = close + 1
-                continue
-            elif char == "\\" and line[i + 1 : i + 2] in ("\n", "\r", ""):
-                self.continued = True
-                return
-            i += 1
-
-
-def _escaped(line: str, index: int) -> bool:
-    backslashes = 0
-    while index - backslashes - 1 >= 0 and line[index - backslashes - 1] == "\\":
-        backslashes += 1
-    return backslashes % 2 == 1
 
 
 # -- the JSON document -----------------------------------------------------------------

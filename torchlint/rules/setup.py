@@ -38,10 +38,9 @@ def training_loops(ctx: ModuleContext, evidence_kinds=("cuda",)) -> list:
     """The module's training step loops on an accelerator, one per function (its first,
     by line), with their models: the entry points where set-up advice applies."""
     found: dict = {}
-    for value, contexts in ctx.training.trained_models().values():
-        for module, qualname, evidence in contexts:
-            if module == ctx.relpath and evidence in evidence_kinds:
-                found.setdefault(qualname, []).append(value)
+    for value, qualname, evidence in ctx.training.models_trained_in(ctx.relpath):
+        if evidence in evidence_kinds:
+            found.setdefault(qualname, []).append(value)
     loops = []
     for qualname, models in found.items():
         function = ctx.function(qualname)

@@ -22,12 +22,12 @@ class ModelNotOnDevice(Rule):
         if ctx.is_test:
             return
         training = ctx.training
-        trained = training.trained_models()
+        trained = training.trained_models_built_in(ctx.relpath)
         if not trained:
             return
         placed = training.placed_models()
-        for site, (value, contexts) in trained.items():
-            if site[0] != ctx.relpath or site in placed or getattr(value, "placed", False):
+        for site, (value, contexts) in trained:
+            if site in placed or getattr(value, "placed", False):
                 continue
             if training.built_in_lightning_module(site):
                 continue  # Lightning places the modules of a LightningModule

@@ -1216,17 +1216,14 @@ class Evaluator:
         wanted = Function(module, qualname)
         found = []
         for name in names:
-            entries = self.name_index().get(name, ())
             if constructor and name == "__init__":
                 # Only a subclass's methods run this `__init__` by name.
-                subclasses = set(self.subclasses(module, function.owner))
-                entries = [
-                    (m, q, i) for m, q, i in entries if subclasses and (m, self.function(m, q).owner) in subclasses
-                ] if subclasses else ()
+                entries = [site for owner in self.subclasses(module, function.owner)
+                           for site in self.init_calls_by_owner().get(owner, ())]
+            else:
+                entries = self.name_index().get(name, ())
             for caller_module, caller_qualname, index in entries:
-                caller = self.function(caller_module, caller_qualname)
-                call = caller.calls[index]
-                for target, offset in self.targets(call, (caller_module, caller_qualname)):
+                for target, offset in self.site_targets(caller_module, caller_qualname, index):
                     if constructor and isinstance(target, Class):
                         init = self.find_method(target.module, target.qualname, "__init__")
                         if init == wanted:
@@ -1243,6 +1240,29 @@ class Evaluator:
                         found.append((caller_module, caller_qualname, index, offset))
                         break
         return found
+
+    def site_targets(self, module: str, qualname: str, index: int) -> tuple:
+        """`targets` of one call site, resolved once: a name that many functions share
+        (`train`, `__init__`) would otherwise resolve each of its sites once per function
+        asking for its callers."""
+        def compute():
+            return tuple(self.targets(self.function(module, qualname).calls[index], (module, qualname)))
+
+        return self.memo("site-targets", (module, qualname, index), compute, ())
+
+    def init_calls_by_owner(self) -> dict:
+        """The calls spelled `__init__` (`super().__init__(...)`) by the class whose method
+        makes them: a constructor's callers among them are its subclasses' only."""
+        def compute():
+            index: dict = {}
+            for site in self.name_index().get("__init__", ()):
+                caller_module, caller_qualname, _ = site
+                owner = self.function(caller_module, caller_qualname).owner
+                if owner is not None:
+                    index.setdefault((caller_module, owner), []).append(site)
+            return index
+
+        return self.memo("init-calls", None, compute, {})
 
     def _dispatches_to(self, target, function, module: str) -> bool:
         receiver = getattr(target, "receiver", None)

@@ -618,6 +618,29 @@ class Training:
         loops that run its forward pass per step)."""
         return self.ev.memo("trained-models", None, self._trained_models, {})
 
+    def trained_models_built_in(self, module: str) -> list:
+        """The (site, (value, contexts)) of `trained_models` whose model is built in
+        `module`: each module's rules ask for their own, not for the whole project's."""
+        def index() -> dict:
+            by_module: dict = {}
+            for site, entry in self.trained_models().items():
+                by_module.setdefault(site[0], []).append((site, entry))
+            return by_module
+
+        return self.ev.memo("trained-models-by-site", None, index, {}).get(module, [])
+
+    def models_trained_in(self, module: str) -> list:
+        """(model value, qualname, evidence) for each training loop of `module` and model
+        whose forward pass it runs per step."""
+        def index() -> dict:
+            by_module: dict = {}
+            for value, contexts in self.trained_models().values():
+                for context_module, qualname, evidence in contexts:
+                    by_module.setdefault(context_module, []).append((value, qualname, evidence))
+            return by_module
+
+        return self.ev.memo("trained-models-by-loop", None, index, {}).get(module, [])
+
     def _trained_models(self) -> dict:
         found: dict = {}
 
