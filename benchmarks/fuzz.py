@@ -64,7 +64,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args()
 
+    import warnings
+
     from test_generated_programs import TRAINING, check_properties
+
+    warnings.simplefilter("ignore", SyntaxWarning)  # hypothesmith compiles what it generates
 
     counts: Counter = Counter()
     failures: list[tuple[str, str]] = []

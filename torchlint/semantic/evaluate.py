@@ -81,6 +81,7 @@ class Evaluator:
         self._made_at: dict = {}  # stack depth -> [(table, key)] provisional values made there
         self._low = 1 << 30
         self._name_index: dict[str, list] | None = None
+        self._site_targets: dict = {}
         self._argparse: dict | None = None
 
     # -- memoization with cycle handling -------------------------------------------------
@@ -1242,13 +1243,25 @@ class Evaluator:
         return found
 
     def site_targets(self, module: str, qualname: str, index: int) -> tuple:
-        """`targets` of one call site, resolved once: a name that many functions share
-        (`train`, `__init__`) would otherwise resolve each of its sites once per function
-        asking for its callers."""
-        def compute():
-            return tuple(self.targets(self.function(module, qualname).calls[index], (module, qualname)))
-
-        return self.memo("site-targets", (module, qualname, index), compute, ())
+        """`targets` of one call site, kept once final: a name that many functions share
+        (`train`, `forward`) would otherwise resolve each of its sites once per function
+        asking for its callers. Not a `memo` entry of its own: inside a cycle of callers
+        that would answer with a provisional empty value and settle on a different fixed
+        point; a result is kept only when it read nothing still being computed."""
+        key = (module, qualname, index)
+        cached = self._site_targets.get(key)
+        if cached is not None:
+            return cached
+        depth, outer_low = len(self._stack), self._low
+        self._low = 1 << 30
+        try:
+            result = tuple(self.targets(self.function(module, qualname).calls[index], (module, qualname)))
+        finally:
+            low = self._low
+            self._low = min(outer_low, low)
+        if low >= depth:
+            self._site_targets[key] = result
+        return result
 
     def init_calls_by_owner(self) -> dict:
         """The calls spelled `__init__` (`super().__init__(...)`) by the class whose method
