@@ -142,6 +142,7 @@ def test_a_read_only_file_is_refused(tmp_path):
     result = torchlint("fix", "--isolated", "--no-cache", "--select", "TL102", "--apply", "train.py", cwd=tmp_path)
     assert result.returncode == 2
     assert b"train.py: not written: the file is read-only; not changed" in result.stderr
+    assert b"Fixed" not in result.stdout  # nothing was
     assert path.read_text() == FIXABLE and path.stat().st_ino == inode
     assert [p.name for p in tmp_path.iterdir()] == ["train.py"]  # no temporary file left
 
@@ -282,3 +283,24 @@ def test_verify_kills_what_the_script_started_when_it_times_out(tmp_path):
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(child)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_a_worker_that_dies_costs_no_file(tmp_path):
+    """A dead worker turned into a BrokenProcessPool traceback, exit 1 and no findings for
+    any file. Its files are summarized again, each in a process of its own."""
+    big_tree(tmp_path)
+    args = ["check", "--isolated", "--no-cache", "--output-format", "concise", "."]
+    serial = torchlint(*args, "-j", "1", cwd=tmp_path).stdout.decode().splitlines()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "torchlint", *args, "-j", "3"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not children_of(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = children_of(process.pid)
+    assert workers, "the run ended before its workers started"
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1 and b"Traceback" not in stderr, stderr[-2000:]
+    assert stdout.decode().splitlines() == serial

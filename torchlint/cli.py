@@ -371,6 +371,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
                     except (LintError, OSError) as error:
                         outcome.error = f"not written: {error}"
                         outcome.changed = False
+                        outcome.fixed = Counter()  # nothing was fixed in this file
         out = _console(soft_wrap=True)
         if not apply_changes:
             for outcome in outcomes:

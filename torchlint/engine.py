@@ -211,6 +211,8 @@ def _syntax_problem(source: str, filename: str, error: list) -> list[Diagnostic]
     """Python's own message and position; but newer syntax than this interpreter's
     (`type X = ...` on 3.11) is valid code if libcst, which knows newer grammars, accepts it."""
     message, row, column = error
+    if message == CRASHED:
+        return [_internal_error(filename, None, f"{CRASHED} (the other files were checked)")]
     if any(limit in message for limit in _PYTHON_LIMITS):
         # Python's own limits: no interpreter runs it, and libcst's parser may crash on it.
         return [_syntax_error(filename, message, row, column)]
@@ -222,6 +224,9 @@ def _syntax_problem(source: str, filename: str, error: list) -> list[Diagnostic]
         return [_syntax_error(filename, message, row, column)]
     return []
 
+
+# The summary of a file whose worker process died twice on it (see runner).
+CRASHED = "the process that read this file died"
 
 _PYTHON_LIMITS = ("too many nested parentheses", "too many levels of indentation", "too many statically nested blocks",
                   "too complex", "maximum recursion depth", "nested too deeply")

@@ -16,11 +16,12 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from torchlint import __version__
-from torchlint.engine import Diagnostic, LintError, io_error, lint_module
+from torchlint.engine import CRASHED, Diagnostic, LintError, io_error, lint_module
 from torchlint.project.cache import digest
 from torchlint.project.workspace import SourceFile, Workspace, build_project, group_by_root, open_workspace, summarize_files  # noqa: F401
 
@@ -69,12 +70,56 @@ def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None)
     batches = [theirs[i : i + 4] for i in range(0, len(theirs), 4)]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context, initializer=_die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        futures = [pool.submit(summarize_files, batch, cache) for batch in batches]
+    lost: list[SourceFile] = []
+    pool = _pool(jobs - 1, context)
+    try:
+        futures = [(batch, pool.submit(summarize_files, batch, cache)) for batch in batches]
         results = summarize_files(mine, cache)
-        for future in futures:
-            results.extend(future.result())
+        for batch, future in futures:
+            try:
+                results.extend(future.result())
+            except BrokenProcessPool:  # a worker died (killed, out of memory, a crash)
+                lost.extend(batch)
+    finally:
+        _close(pool, broken=bool(lost))
+    if lost:
+        results.extend(_summarize_isolated(lost, cache, context))
+    return results
+
+
+def _pool(workers: int, context) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent,
+                               initargs=(os.getpid(),))
+
+
+def _close(pool: ProcessPoolExecutor, broken: bool) -> None:
+    """Shut the pool down. A broken one's workers are killed first: on Python 3.11 the
+    shutdown can wait forever on a feeder thread blocked writing to a dead worker."""
+    if broken:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.shutdown(wait=True)
+
+
+def _summarize_isolated(files: list[SourceFile], cache, context) -> list:
+    """The files of batches whose worker died, each alone in a new process: one file that
+    crashes the parser costs its own summary, never the run. A file that crashes again
+    gets a summary that says so (reported as an error on that file)."""
+    from torchlint.project.summary import ModuleSummary
+
+    results = []
+    for source in files:
+        pool = _pool(1, context)
+        broken = False
+        try:
+            results.extend(pool.submit(summarize_files, [source], cache).result())
+        except BrokenProcessPool:
+            broken = True
+            results.append((source.relpath, ModuleSummary({}, {}, syntax_error=[CRASHED, 1, 1])))
+        finally:
+            _close(pool, broken)
     return results
 
 
