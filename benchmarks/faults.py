@@ -131,8 +131,8 @@ def main() -> None:
                     problems.append(f"{work.name}: {len(survivors)} processes outlived the run by 3 s")
                     for pid in survivors:
                         os.kill(pid, signal.SIGKILL)
-                outcomes[(sent.name, code, "partly fixed" if state["fixed"] and state["original"] else
-                          "all fixed" if state["original"] == len(original) - changed else "untouched")] += 1
+                done = "all fixed" if state["fixed"] == changed else "untouched" if not state["fixed"] else "partly fixed"
+                outcomes[(sent.name, code, done)] += 1
                 shutil.rmtree(work)
     for (name, code, state), count in sorted(outcomes.items()):
         print(f"{name:8} exit {code:4}  {state:13} x{count}")

@@ -123,6 +123,24 @@ def test_code_that_python_parses_but_does_not_compile_is_judged_by_the_same_pars
     assert compile_problem("await x\nx = (\n", "t.py", original="await x\n") is not None
 
 
+def test_check_and_fix_agree_on_syntax_newer_than_the_interpreter(tmp_path):
+    """`type A = ...` (PEP 695) on an interpreter without it: libcst accepts the file, so it
+    is no syntax error, but Python's parser cannot summarize it; `check` must not offer a
+    fix that `fix` then refuses."""
+    import ast
+
+    try:
+        ast.parse("type A = int")
+        pytest.skip("this Python parses PEP 695")
+    except SyntaxError:
+        pass
+    (tmp_path / "train.py").write_text(FIXABLE + "\ntype Batch = list[int]\n")
+    checked = torchlint("check", "--isolated", "--no-cache", "--output-format", "concise", "train.py", cwd=tmp_path)
+    fixed = torchlint("fix", "--isolated", "--no-cache", "--apply", "train.py", cwd=tmp_path)
+    assert checked.returncode == 0 and b"[*]" not in checked.stdout
+    assert fixed.returncode == 0 and b"does not compile" not in fixed.stderr
+
+
 def test_syntax_warnings_of_the_users_code_are_not_printed(tmp_path):
     (tmp_path / "train.py").write_text(FIXABLE + 'pattern = "\\d+"\nsame = len(pattern) is 3\n')
     result = torchlint("fix", "--isolated", "--no-cache", "--select", "TL102", "--apply", "train.py", cwd=tmp_path)
@@ -218,7 +236,7 @@ def test_signals_exit_with_the_shells_codes_and_workers_never_outlive_the_run(tm
     its pool workers kept running."""
     big_tree(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torchlint", "check", "--isolated", "--no-cache", "-j", "3", "."]
+    command = [sys.executable, "-m", "torchlint", "check", "--isolated", "--no-cache", "--select", "TL102", "-j", "3", "."]
     for sent, expected in ((signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGKILL, -9)):
         process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
@@ -290,7 +308,7 @@ def test_a_worker_that_dies_costs_no_file(tmp_path):
     """A dead worker turned into a BrokenProcessPool traceback, exit 1 and no findings for
     any file. Its files are summarized again, each in a process of its own."""
     big_tree(tmp_path)
-    args = ["check", "--isolated", "--no-cache", "--output-format", "concise", "."]
+    args = ["check", "--isolated", "--no-cache", "--select", "TL102", "--output-format", "concise", "."]
     serial = torchlint(*args, "-j", "1", cwd=tmp_path).stdout.decode().splitlines()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-m", "torchlint", *args, "-j", "3"], cwd=tmp_path, env=env,
@@ -304,3 +322,36 @@ def test_a_worker_that_dies_costs_no_file(tmp_path):
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 1 and b"Traceback" not in stderr, stderr[-2000:]
     assert stdout.decode().splitlines() == serial
+
+
+def test_verify_interrupted_leaves_no_process_and_no_temporary_directory(tmp_path):
+    """On SIGTERM the harness kept running the script, and the hidden copy and the
+    temporary directory stayed behind."""
+    pytest.importorskip("torch")
+    import tempfile
+
+    script = (ROOT / "fixtures" / "runtime" / "tl102_pageable_batches.py").read_text()
+    marker = tmp_path / "started"
+    (tmp_path / "train.py").write_text(script.replace(
+        "def main():\n", f"def main():\n    import time\n    open({str(marker)!r}, 'w').close()\n    time.sleep(300)\n"))
+    before = set(Path(tempfile.gettempdir()).glob("torchlint-verify-*"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "torchlint", "verify", "--device", "cpu", "--repeats", "1", "train.py"],
+                               cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), "the script never started"
+    running, frontier = set(), [process.pid]
+    while frontier:  # the zygote, the script, what the script started
+        children = children_of(frontier.pop())
+        running.update(children)
+        frontier.extend(children)
+    assert running
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 143
+    deadline = time.monotonic() + 5
+    while any(alive(pid) for pid in running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in running if alive(pid)]
+    assert set(Path(tempfile.gettempdir()).glob("torchlint-verify-*")) == before
