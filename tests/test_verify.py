@@ -16,7 +16,7 @@ NAMES = {path.parent.name if path.name == "train.py" else path.stem for path in 
 @pytest.fixture(scope="module")
 def report():
     result = subprocess.run(
-        [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", "--repeats", "1", "--max-steps", "12",
+        [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", "--repeats", "1", "--max-steps", "8",
          "--unsafe-fixes", "--output-format", "json"],
         capture_output=True,
         text=True,
@@ -33,7 +33,7 @@ def test_every_runtime_fixture_ran(report):
         assert entry["status"] == "ok", entry
         assert entry["rules"], entry
         for run in entry["original"] + entry["fixed"]:
-            assert run["steps"] == 12 and run["device"] == "cpu"
+            assert run["steps"] == 8 and run["device"] == "cpu"
 
 
 def test_every_fixable_rule_has_a_runtime_fixture(report):
