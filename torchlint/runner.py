@@ -70,21 +70,36 @@ def summarize_in_parallel(files: list[SourceFile], jobs: int | None, cache=None)
     batches = [theirs[i : i + 4] for i in range(0, len(theirs), 4)]
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods and sys.platform == "linux" else None)
-    lost: list[SourceFile] = []
     pool = _pool(jobs - 1, context)
+    lost: list[list[SourceFile]] = []
     try:
         futures = [(batch, pool.submit(summarize_files, batch, cache)) for batch in batches]
         results = summarize_files(mine, cache)
-        for batch, future in futures:
-            try:
-                results.extend(future.result())
-            except BrokenProcessPool:  # a worker died (killed, out of memory, a crash)
-                lost.extend(batch)
+        lost = _collect(futures, results)
     finally:
         _close(pool, broken=bool(lost))
     if lost:
-        results.extend(_summarize_isolated(lost, cache, context))
+        # A worker died (killed, out of memory, a crash): its batches and the ones still
+        # queued go to a new pool, and the files of a batch that breaks it again each to
+        # a process of their own.
+        pool = _pool(jobs - 1, context)
+        try:
+            lost = _collect([(batch, pool.submit(summarize_files, batch, cache)) for batch in lost], results)
+        finally:
+            _close(pool, broken=bool(lost))
+        results.extend(_summarize_isolated([source for batch in lost for source in batch], cache, context))
     return results
+
+
+def _collect(futures: list, results: list) -> list:
+    """Add each batch's summaries to `results`; the batches whose worker died."""
+    lost = []
+    for batch, future in futures:
+        try:
+            results.extend(future.result())
+        except BrokenProcessPool:
+            lost.append(batch)
+    return lost
 
 
 def _pool(workers: int, context) -> ProcessPoolExecutor:
