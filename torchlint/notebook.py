@@ -121,13 +121,14 @@ class Notebook:
             cell, start = number, marker_row
         return cell, max(1, row - start)
 
-    def editable(self, text: str, diagnostic) -> bool:
+    def editable(self, layout: tuple, diagnostic) -> bool:
         """Whether the fix of `diagnostic` stays inside one cell's code and leaves every
-        marker and IPython line as it is."""
+        marker and IPython line as it is; `layout` is `self.layout` of the module text
+        the fix was made for (read once for all its findings)."""
         fix = diagnostic.fix
         if not fix or not fix.get("edits"):
             return True
-        markers, protected = self.layout(text)
+        markers, protected = layout
         cells = set()
         for edit in fix["edits"]:
             start, end = edit["location"], edit["end_location"]
@@ -146,7 +147,8 @@ class Notebook:
     def to_cells(self, text: str, diagnostics: list) -> list:
         """Diagnostics of the module `text` in cell coordinates (`cell` set, rows within
         the cell); a fix that cannot be written into one cell becomes a suggestion."""
-        markers, shifted = self.layout(text)
+        layout = self.layout(text)
+        markers, shifted = layout
         out = []
         for d in diagnostics:
             if d.kind not in ("finding", "syntax-error"):
@@ -161,7 +163,7 @@ class Notebook:
                 end_column = d.end_column + shifted.get(d.end_row, 0)
             fix = d.fix
             if fix and fix.get("edits"):
-                if self.editable(text, d):
+                if self.editable(layout, d):
                     fix = {**fix, "edits": [self._edit_to_cell(markers, e) for e in fix["edits"]]}
                 else:
                     fix = {**fix, "applicability": "display-only", "edits": []}
@@ -216,18 +218,20 @@ class Notebook:
             text = text[:-1]  # the newline the module added after the cell's last line
         return text
 
-    def render(self, text: str) -> str:
-        """The file's text with the cells changed in the module `text` rewritten: only
-        their `source` values, in the shape and indentation the file uses."""
+    def changed_cells(self, text: str) -> list[tuple[Cell, str]]:
+        """(cell, new source) for each cell the module `text` changes. Raises
+        NotebookError when a fix changed a marker or an IPython line."""
         sources = self.cell_sources(text)
+        return [(c, sources[c.number]) for c in self.cells if c.number in sources and sources[c.number] != c.source]
+
+    def render(self, changed: list[tuple[Cell, str]]) -> str:
+        """The file's text with the `changed_cells` rewritten: only their `source`
+        values, in the shape and indentation the file uses."""
         raw = self.raw
         ascii_only = _escapes_non_ascii(raw)
         pieces = []
         last = 0
-        for cell in self.cells:
-            new = sources.get(cell.number)
-            if new is None or new == cell.source:
-                continue
+        for cell, new in changed:
             if cell.span is None:
                 raise NotebookError(f"cell {cell.number} has no `source` to write into")
             start, end = cell.span
@@ -236,10 +240,6 @@ class Notebook:
             last = end
         pieces.append(raw[last:])
         return "".join(pieces)
-
-    def changed_cells(self, text: str) -> list[tuple[Cell, str]]:
-        sources = self.cell_sources(text)
-        return [(c, sources[c.number]) for c in self.cells if c.number in sources and sources[c.number] != c.source]
 
     # -- file positions (annotations) ------------------------------------------------
 

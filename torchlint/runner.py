@@ -333,7 +333,8 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
             candidates = [d for d in diagnostics if applicable(d, unsafe)]
             notebook = notebooks.get(relpath)
             if notebook is not None:
-                candidates = [d for d in candidates if notebook.editable(texts[relpath], d)]
+                layout = notebook.layout(texts[relpath])
+                candidates = [d for d in candidates if notebook.editable(layout, d)]
             if not candidates:
                 continue
             updated, used, _ = apply_fixes(texts[relpath], candidates, with_applicability=True)
@@ -379,8 +380,8 @@ def _finish_notebook(outcome: FileOutcome, notebook) -> None:
     outcome.remaining = notebook.to_cells(module, outcome.remaining)
     outcome.original = notebook.raw
     try:
-        outcome.text = notebook.render(module) if outcome.error is None else notebook.raw
         changed = notebook.changed_cells(module) if outcome.error is None else []
+        outcome.text = notebook.render(changed)
     except NotebookError as error:
         outcome.error = f"{error}; notebook left unchanged"
         outcome.text, changed = notebook.raw, []

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import signal
 import subprocess
 import sys
 import tempfile
@@ -143,10 +142,10 @@ def _run_harness(command: list[str], env: dict, workdir: Path, tag: str, timeout
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        pass
+    """The harness's process group killed (as the zygote kills its runs), then reaped."""
+    from torchlint.runtime.zygote import kill_group
+
+    kill_group(process.pid)
     try:
         process.communicate(timeout=10)
     except (subprocess.TimeoutExpired, ValueError, OSError):

@@ -64,16 +64,16 @@ class Zygote:
             try:
                 reader.join(timeout)
             except BaseException:  # interrupted: the script goes with us
-                _kill_group(pid)
+                kill_group(pid)
                 raise
             timed_out = reader.is_alive()
             if timed_out:
-                _kill_group(pid)
+                kill_group(pid)
                 reader.join(30)
             if reader.is_alive() or "returncode" not in result:
                 self.close()
                 raise OSError("the torch zygote stopped answering")
-            _kill_group(pid)  # whatever the script left running after it exited
+            kill_group(pid)  # whatever the script left running after it exited
             return None if timed_out else result["returncode"]
 
     def close(self) -> None:
@@ -86,7 +86,8 @@ class Zygote:
             self.process = None
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
+    """SIGKILL to the session a run was started in: the script and all it started."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
