@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torchlint.fixes import DISPLAY_ONLY, Fix, argument_node, with_keyword
-from torchlint.project.summary import Call, spelled_name
+from torchlint.project.summary import Call
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.evaluate import BoundArgs
 from torchlint.semantic.training import Consumer
@@ -29,39 +30,38 @@ class LoaderCall:
         return [
             c for c in self.consumers
             if c.evidence in wanted
-            and (c.role == "train" or c.how != "loop" or ctx.training.in_training_program(c.module, c.qualname))
+            and (c.role == "train" or c.how != "loop" or ctx.on_training_path(c.qualname, c.module))
         ]
 
 
 def loader_calls(ctx: ModuleContext) -> list[LoaderCall]:
     """The calls of the module that build a DataLoader (torch's, a subclass or a wrapper
     that hands its options to it); computed once per module for the three rules."""
-    return ctx.ev.memo("loader-calls", ctx.relpath, lambda: _loader_calls(ctx), [])
+    return ctx.module_fact(_loader_calls, [])
 
 
 def _loader_calls(ctx: ModuleContext) -> list[LoaderCall]:
     found = []
     for qualname, index, call in ctx.calls():
-        func = call.func
-        name = spelled_name(func)
+        name = expr.called_name(call)
         # Loader classes and their subclasses are named so (`DataLoader`, `NeighborLoader`,
         # `ShaDowKHopSampler`, a project's `AudioDataLoader`): a cheap first sieve.
         if not isinstance(name, str):
             continue
-        if not ("Loader" in name or name.endswith("Sampler")) and not (func[0] == "n" and _imported(ctx, qualname, name)):
+        if not ("Loader" in name or name.endswith("Sampler")) and not (expr.function_name(call) and _imported(ctx, qualname, name)):
             continue  # not a loader by its name, nor an alias (`DataLoader as DL`)
         site = ctx.site(call)
-        if ctx.ev.loader_class(site) is None:
+        if ctx.loader_class(site) is None:
             continue
-        arguments = ctx.ev.loader_arguments(site)
+        arguments = ctx.loader_arguments(site)
         if arguments is None:
             continue
-        found.append(LoaderCall(qualname, index, call, site, arguments, ctx.training.consumers(site)))
+        found.append(LoaderCall(qualname, index, call, site, arguments, ctx.loader_consumers(site)))
     return found
 
 
 def _imported(ctx: ModuleContext, qualname: str, name: str) -> bool:
-    defining = ctx.ev.defining_function(ctx.relpath, qualname, name)
+    defining = ctx.defining_function(qualname, name)
     if defining is None:
         return False
     return any(b.kind == "import" for b in ctx.function(defining).bindings.get(name, ()))

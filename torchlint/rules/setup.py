@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from torchlint.project.summary import Span
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.training import STEP
 from torchlint.semantic.values import Bound, Class, Const, External, Function, Instance, TorchModule
@@ -38,14 +39,14 @@ def training_loops(ctx: ModuleContext, evidence_kinds=("cuda",)) -> list:
     """The module's training step loops on an accelerator, one per function (its first,
     by line), with their models: the entry points where set-up advice applies."""
     found: dict = {}
-    for value, qualname, evidence in ctx.training.models_trained_in(ctx.relpath):
+    for value, qualname, evidence in ctx.models_trained_here():
         if evidence in evidence_kinds:
             found.setdefault(qualname, []).append(value)
     loops = []
     for qualname, models in found.items():
         function = ctx.function(qualname)
         best = None
-        for index, role in ctx.training.loop_roles(ctx.relpath, qualname).items():
+        for index, role in ctx.loop_roles(qualname).items():
             if role != STEP:
                 continue
             loop = function.loops[index]
@@ -74,60 +75,57 @@ def convolution_dims(ctx: ModuleContext, value, depth: int = 4) -> set:
             return _container_convolutions(ctx, value.site, depth - 1)
         return {2} if _TORCHVISION_CONV.match(value.qualname) else set()
     if isinstance(value, Instance):
-        return ctx.ev.memo("conv-dims", (value.module, value.qualname), lambda: _class_convolutions(ctx, value.module, value.qualname, depth), set())
+        return ctx.project_fact(_class_convolutions, set(), key=(value.module, value.qualname), arguments=(value.module, value.qualname, depth))
     return set()
 
 
 def _container_convolutions(ctx: ModuleContext, site, depth: int) -> set:
     """`nn.Sequential(nn.Conv2d(...), ...)`: the layers it is built from."""
-    found = ctx.semantics.project.call_at(*site) if site else None
+    found = ctx.call_at(site)
     if found is None:
         return set()
     qualname, call = found
     dims: set = set()
     for arg in call.args:
-        expr = arg[1] if arg[0] == "*" else arg
-        for value in ctx.ev.eval(expr, (site[0], qualname)):
+        for value in ctx.values(expr.unstarred(arg), qualname, site[0]):
             dims |= convolution_dims(ctx, value, depth)
     return dims
 
 
 def _architecture_convolves(ctx: ModuleContext, site) -> bool:
-    found = ctx.semantics.project.call_at(*site) if site else None
+    found = ctx.call_at(site)
     if found is None:
         return False
     qualname, call = found
     names = call.args[:1] or [v for k, v in call.keywords if k in ("model_name", "name")]
     if not names:
         return False
-    values = ctx.ev.eval(names[0], (site[0], qualname))
+    values = ctx.values(names[0], qualname, site[0])
     return bool(values) and all(isinstance(v, Const) and isinstance(v.value, str) and _CONV_ARCHITECTURE.match(v.value) for v in values)
 
 
 def project_convolution_dims(ctx: ModuleContext) -> set:
     """The convolutions of every nn.Module class of the project: the fallback when the
     trained model cannot be resolved (a registry, a factory by name)."""
-    def compute():
-        found: set = set()
-        ev = ctx.ev
-        project = ctx.semantics.project
-        for module in project.modules():
-            summary = project.summary(module)
-            for qualname in (summary.classes if summary is not None else ()):
-                if ev.is_nn_module_class(module, qualname):
-                    found |= convolution_dims(ctx, Instance(module, qualname, None), depth=0)
-        return found
+    return ctx.project_fact(_project_convolution_dims, set())
 
-    return ctx.ev.memo("project-conv-dims", None, compute, set())
+
+def _project_convolution_dims(ctx: ModuleContext) -> set:
+    found: set = set()
+    for module in ctx.project_modules():
+        summary = ctx.module_summary(module)
+        for qualname in (summary.classes if summary is not None else ()):
+            if ctx.is_nn_module_class(qualname, module):
+                found |= convolution_dims(ctx, Instance(module, qualname, None), depth=0)
+    return found
 
 
 def _class_convolutions(ctx: ModuleContext, module: str, qualname: str, depth: int) -> set:
-    ev = ctx.ev
     found: set = set()
     seen: set = set()
     pending = []
-    for class_module, class_qualname in ev.class_chain(module, qualname)[0]:
-        info = ev.class_summary(class_module, class_qualname)
+    for class_module, class_qualname in ctx.class_chain(qualname, module):
+        info = ctx.class_summary(class_qualname, class_module)
         for method in info.methods.values():
             pending.append((class_module, method, depth))
     while pending and len(seen) < 200:
@@ -135,42 +133,23 @@ def _class_convolutions(ctx: ModuleContext, module: str, qualname: str, depth: i
         if (function_module, function_qualname) in seen:
             continue
         seen.add((function_module, function_qualname))
-        function = ev.function(function_module, function_qualname)
+        function = ctx.function(function_qualname, function_module)
         if function is None:
             continue
-        frame = (function_module, function_qualname)
         for call in function.calls:
-            for target, _ in ev.targets(call, frame):
+            for target, _ in ctx.targets(function_qualname, call, function_module):
                 if isinstance(target, External):
                     match = _CONV.match(target.qualname)
                     if match:
                         found.add(int(match.group(1)))
                     elif _TORCHVISION_CONV.match(target.qualname):
                         found.add(2)
-                elif budget > 0 and isinstance(target, Class) and ev.is_nn_module_class(target.module, target.qualname):
-                    for class_module, class_qualname in ev.class_chain(target.module, target.qualname)[0]:
-                        for method in ev.class_summary(class_module, class_qualname).methods.values():
+                elif budget > 0 and isinstance(target, Class) and ctx.is_nn_module_class(target.qualname, target.module):
+                    for class_module, class_qualname in ctx.class_chain(target.qualname, target.module):
+                        for method in ctx.class_summary(class_qualname, class_module).methods.values():
                             pending.append((class_module, method, budget - 1))
                 elif budget > 0 and isinstance(target, Function):
                     pending.append((target.module, target.qualname, budget - 1))
                 elif budget > 0 and isinstance(target, Bound) and target.function is not None:
                     pending.append((target.function.module, target.function.qualname, budget - 1))
     return found
-
-
-def project_functions(ctx: ModuleContext):
-    """(module, summary, qualname, function) over the whole project."""
-    project = ctx.semantics.project
-    for module in project.modules():
-        summary = project.summary(module)
-        if summary is None:
-            continue
-        for qualname, function in summary.functions.items():
-            yield module, summary, qualname, function
-
-
-def project_calls(ctx: ModuleContext):
-    """(module, qualname, call) over the whole project."""
-    for module, _, qualname, function in project_functions(ctx):
-        for call in function.calls:
-            yield module, qualname, call

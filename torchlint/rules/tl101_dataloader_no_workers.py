@@ -7,8 +7,9 @@ from typing import Iterator
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, module_alias, name_is_free
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import CUSTOM_BATCH, ITERABLE_UNSHARDED, class_traits, loader_traits
+from torchlint.semantic.datasets import CUSTOM_BATCH, ITERABLE_UNSHARDED
 from torchlint.semantic.values import Dataset, Function, Instance, only_const
 
 class DataloaderNoWorkers(Rule):
@@ -33,7 +34,7 @@ class DataloaderNoWorkers(Rule):
                 if type(value) is not int or value != 0:
                     continue
                 why = "`num_workers=0`"
-            if loader_traits(ctx.training, loader.site) - {CUSTOM_BATCH}:
+            if ctx.loader_traits(loader.site) - {CUSTOM_BATCH}:
                 continue  # in memory, an unsharded iterable, or accelerator tensors: 0 is right
             yield Finding(
                 loader.call.span,
@@ -55,7 +56,7 @@ class DataloaderNoWorkers(Rule):
                 os_name, imports = "os", [edit]
         value = f"min(4, {os_name or 'os'}.cpu_count() or 1)"
         message = f"Set `num_workers={value}`"
-        if workers is not None and (workers.expr is None or workers.expr[0] != "k"):
+        if workers is not None and (workers.expr is None or not expr.is_constant(workers.expr)):
             blocker = blocker or "the value comes from elsewhere (a constant or a command-line default); change it there"
         if blocker:
             return Fix(DISPLAY_ONLY, f"{message}; not applied: {blocker}")
@@ -67,7 +68,6 @@ class DataloaderNoWorkers(Rule):
 
     def _blocker(self, ctx: ModuleContext, loader: LoaderCall) -> str | None:
         """Why worker processes might fail here, or None when they are known to work."""
-        ev = ctx.ev
         dataset = loader.arguments.get("dataset")
         if dataset is None or not dataset.values or not all(_map_style(ctx, v) for v in dataset.values):
             return "the dataset is not known to be a map-style Dataset"
@@ -77,13 +77,13 @@ class DataloaderNoWorkers(Rule):
                 continue
             functions = [v for v in found.values if isinstance(v, Function)]
             if len(functions) != len(found.values) or any(
-                ev.function(f.module, f.qualname) is None or ev.function(f.module, f.qualname).parent != "<module>"
-                or ev.function(f.module, f.qualname).kind == "lambda"
+                ctx.function(f.qualname, f.module) is None or ctx.function(f.qualname, f.module).parent != "<module>"
+                or ctx.function(f.qualname, f.module).kind == "lambda"
                 for f in functions
             ):
                 return f"`{key}` must be a module-level function to reach worker processes"
         modules = {loader.site[0]} | {c.module for c in loader.consumers}
-        if not any(ctx.semantics.project.summary(m).has_main_guard for m in modules if ctx.semantics.project.summary(m)):
+        if not any(ctx.module_summary(m).has_main_guard for m in modules if ctx.module_summary(m)):
             return "the script has no `if __name__ == \"__main__\":` guard, which spawned workers need"
         return None
 
@@ -92,10 +92,10 @@ def _map_style(ctx: ModuleContext, value) -> bool:
     if isinstance(value, Dataset):
         return value.kind in ("io", "rows")
     if isinstance(value, Instance):
-        externals = ctx.ev.externals_of(value.module, value.qualname)
+        externals = ctx.library_bases(value.qualname, value.module)
         return (
             "torch.utils.data.Dataset" in externals
-            and ITERABLE_UNSHARDED not in class_traits(ctx.ev, value.module, value.qualname)
+            and ITERABLE_UNSHARDED not in ctx.dataset_traits(value.qualname, value.module)
             and "torch.utils.data.IterableDataset" not in externals
         )
     return False

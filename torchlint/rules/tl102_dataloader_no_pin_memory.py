@@ -8,8 +8,9 @@ from typing import Iterator
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS, loader_traits
+from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
 from torchlint.semantic.values import only_const
 
 
@@ -34,7 +35,7 @@ class DataloaderNoPinMemory(Rule):
                 if only_const(pin.values) is not False:
                     continue
                 why = "`pin_memory=False`"
-            if {MAKES_ACCELERATOR_TENSORS, CUSTOM_BATCH} & loader_traits(ctx.training, loader.site):
+            if {MAKES_ACCELERATOR_TENSORS, CUSTOM_BATCH} & ctx.loader_traits(loader.site):
                 continue  # pinning device tensors raises; pinning does not reach custom batch objects
             yield Finding(
                 loader.call.span,
@@ -52,6 +53,6 @@ class DataloaderNoPinMemory(Rule):
         name, imports = torch
         value = f"{name}.cuda.is_available()"
         message = f"Set `pin_memory={value}`"
-        if pin is not None and (pin.expr is None or pin.expr[0] != "k"):
+        if pin is not None and (pin.expr is None or not expr.is_constant(pin.expr)):
             return Fix(DISPLAY_ONLY, f"{message}; not applied: the value comes from elsewhere; change it there")
         return set_loader_keyword(ctx, loader, "pin_memory", 7, pin is not None, value, SAFE, message, imports)

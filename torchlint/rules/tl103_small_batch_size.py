@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic import api
 from torchlint.rules.loaders import loader_calls
+from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import first_origin, only_const
 
@@ -34,7 +34,7 @@ class SmallBatchSize(Rule):
             arguments = loader.arguments
             if arguments.get("batch_sampler") is not None or arguments.get("collate_fn") is not None:
                 continue  # whole batches from a sampler; a custom collate packs or pads variable-size samples
-            if ctx.ev.loader_class(loader.site) in api.OBJECT_BATCH_LOADERS:
+            if ctx.loader_class(loader.site) in api.OBJECT_BATCH_LOADERS:
                 continue  # a sample is a whole graph or point cloud: the batch is not the unit of work
             found = arguments.get("batch_size")
             if found is None:
@@ -71,30 +71,31 @@ class SmallBatchSize(Rule):
 def _accumulates(ctx: ModuleContext, module: str) -> bool:
     """Gradient accumulation configured anywhere in the module: a name, keyword or
     command-line option about accumulating."""
-    def compute():
-        summary = ctx.semantics.project.summary(module)
-        if summary is None:
-            return False
-        for function in summary.functions.values():
-            if any("accum" in name.lower() for name in function.bindings):
-                return True
-            for call in function.calls:
-                if any(k and "accum" in k.lower() for k, _ in call.keywords):
-                    return True
-                if call.func[0] == "a" and call.func[2] == "add_argument":
-                    if any(a[0] == "k" and isinstance(a[1], str) and "accum" in a[1].lower() for a in call.args):
-                        return True
-        for info in summary.classes.values():
-            if any("accum" in attr.lower() for attr in info.self_attrs):
-                return True
-        return False
+    return bool(ctx.project_fact(_module_accumulates, False, key=module))
 
-    return bool(ctx.ev.memo("accumulates", module, compute, False))
+
+def _module_accumulates(ctx: ModuleContext, module: str) -> bool:
+    summary = ctx.module_summary(module)
+    if summary is None:
+        return False
+    for function in summary.functions.values():
+        if any("accum" in name.lower() for name in function.bindings):
+            return True
+        for call in function.calls:
+            if any(k and "accum" in k.lower() for k, _ in call.keywords):
+                return True
+            if expr.method(call) == "add_argument":
+                if any("accum" in (expr.string_constant(a) or "").lower() for a in call.args):
+                    return True
+    for info in summary.classes.values():
+        if any("accum" in attr.lower() for attr in info.self_attrs):
+            return True
+    return False
 
 
 def _explained(ctx: ModuleContext, module: str, first: int, last: int) -> bool:
     """A comment on these lines says why the value is what it is."""
-    summary = ctx.semantics.project.summary(module)
+    summary = ctx.module_summary(module)
     if summary is None:
         return False
     for line in range(first, last + 1):

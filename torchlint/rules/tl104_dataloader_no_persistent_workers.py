@@ -7,10 +7,9 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix
-from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
-from torchlint.semantic import api
+from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Const, Dataset, Function, Instance, Opaque
 
@@ -54,7 +53,7 @@ class DataloaderNoPersistentWorkers(Rule):
         `dataloader_persistent_workers=True`, when the Trainer makes several passes (more
         than one epoch, the default 3, or evaluation during training)."""
         for qualname, _, call in ctx.calls():
-            if not (spelled_name(call.func) or "").endswith("TrainingArguments"):
+            if not (expr.called_name(call) or "").endswith("TrainingArguments"):
                 continue
             if ctx.callee(qualname, call) not in api.HF_TRAINING_ARGUMENTS:
                 continue
@@ -75,7 +74,7 @@ class DataloaderNoPersistentWorkers(Rule):
 
     def _fix(self, ctx: ModuleContext, loader: LoaderCall) -> Fix:
         message = "Set `persistent_workers=True`"
-        if ctx.ev.loader_class(loader.site) != api.DATALOADER:
+        if ctx.loader_class(loader.site) != api.DATALOADER:
             return Fix(DISPLAY_ONLY, message + " (if this loader class passes it on to torch's DataLoader)")
         if ctx.torch_target.before((1, 7)):
             return Fix(DISPLAY_ONLY, message + " (needs torch 1.7 or newer; the project targets " + ctx.torch_target.describe() + ")")
@@ -123,7 +122,7 @@ def _repeated(ctx: ModuleContext, consumer) -> bool:
     validation runs), a loop inside another loop, or in a function called in a loop?"""
     if consumer.how != "loop":
         return True
-    function = ctx.ev.function(consumer.module, consumer.qualname)
+    function = ctx.function(consumer.qualname, consumer.module)
     if function is None or not 0 <= consumer.loop < len(function.loops):
         return False
     parent = function.loops[consumer.loop].parent
@@ -131,7 +130,7 @@ def _repeated(ctx: ModuleContext, consumer) -> bool:
         if function.loops[parent].kind != "comp" and not _runs_once(ctx, consumer, function.loops[parent]):
             return True
         parent = function.loops[parent].parent
-    return ctx.training.called_in_a_loop(consumer.module, consumer.qualname)
+    return ctx.called_in_a_loop(consumer.qualname, consumer.module)
 
 
 _MUTATING_NAME = re.compile(r"(?i)^(set_|update|reset|resample|shuffle|refresh|reload|regenerate|rebuild|next_|new_|advance|step|grow|shrink)|epoch|curriculum")
@@ -141,27 +140,27 @@ def _mutates(ctx: ModuleContext, module: str, qualname: str, call) -> bool:
     """Does the method change the dataset: a project method that assigns to attributes,
     or (for methods we cannot read) a name that says so (`set_epoch`, `resample`)?"""
     readable = False
-    for target, _ in ctx.ev.targets(call, (module, qualname)):
+    for target, _ in ctx.targets(qualname, call, module):
         function = getattr(target, "function", None) if not isinstance(target, Function) else target
-        summary = ctx.ev.function(function.module, function.qualname) if function is not None else None
+        summary = ctx.function(function.qualname, function.module) if function is not None else None
         if summary is None:
             continue
         readable = True
         if summary.attr_stores or summary.item_stores:
             return True
-    return not readable and bool(_MUTATING_NAME.search(call.func[2]))
+    return not readable and bool(_MUTATING_NAME.search(expr.method(call)))
 
 
 def _runs_once(ctx: ModuleContext, consumer, loop) -> bool:
     """`for epoch in range(1):` (often `range(num_epochs)` with `num_epochs = 1`)."""
-    iterated = loop.iter
-    if loop.kind != "for" or iterated is None or iterated[0] != "c":
+    iterated = expr.result_of(loop.iter) if loop.kind == "for" and loop.iter is not None else None
+    if iterated is None:
         return False
-    function = ctx.ev.function(consumer.module, consumer.qualname)
-    call = function.calls[iterated[1]]
-    if spelled_name(call.func) != "range" or len(call.args) != 1 or call.keywords:
+    function = ctx.function(consumer.qualname, consumer.module)
+    call = function.calls[iterated]
+    if expr.called_name(call) != "range" or len(call.args) != 1 or call.keywords:
         return False
-    values = ctx.ev.eval(call.args[0], (consumer.module, consumer.qualname))
+    values = ctx.values(call.args[0], consumer.qualname, consumer.module)
     return bool(values) and all(isinstance(v, Const) and v.value == 1 for v in values)
 
 
@@ -173,22 +172,21 @@ def _dataset_changes_between_passes(ctx: ModuleContext, loader: LoaderCall, cons
     if dataset is None:
         return False
     datasets = {v for v in dataset.values if isinstance(v, (Dataset, Instance))}
-    spelled = dataset.expr if dataset.expr is not None and dataset.expr[0] == "n" else None
-    ev = ctx.ev
+    spelled = dataset.expr if dataset.expr is not None and expr.name(dataset.expr) is not None else None
     frames = {(loader.site[0], loader.qualname)} | {(c.module, c.qualname) for c in consumers}
-    for caller_module, caller, _, _ in [x for c in consumers for x in ev.callers(c.module, c.qualname)]:
+    for caller_module, caller, _, _ in [x for c in consumers for x in ctx.callers(c.qualname, c.module)]:
         frames.add((caller_module, caller))
     for module, qualname in frames:
-        function = ev.function(module, qualname)
+        function = ctx.function(qualname, module)
         if function is None:
             continue
         for call in function.calls:
-            func = call.func
-            if func[0] != "a" or not call.loops or func[2] in _READS:
+            method = expr.method(call)
+            if method is None or not call.loops or method in _READS:
                 continue
-            receiver = func[1]
-            on_dataset = (receiver[0] == "a" and receiver[2] == "dataset") or receiver == spelled or bool(
-                datasets and datasets & set(ev.eval(receiver, (module, qualname))))
+            receiver = expr.receiver(call)
+            on_dataset = expr.attribute_name(receiver) == "dataset" or receiver == spelled or bool(
+                datasets and datasets & set(ctx.values(receiver, qualname, module)))
             if on_dataset and _mutates(ctx, module, qualname, call):
                 return True  # `train_set.resample()`, `loader.dataset.set_epoch(e)`
     return False

@@ -7,9 +7,9 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, with_keyword
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS, loader_traits
-from torchlint.semantic.training import PER_STEP
+from torchlint.semantic import expr
+from torchlint.semantic.context import Frequency, ModuleContext
+from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
 from torchlint.semantic.values import Bound, Const, Function, Opaque, Tensor
 
 # Calls whose result is the batch on the device: a binding from one is no host rebuild.
@@ -23,26 +23,24 @@ class BlockingHostToDeviceCopy(Rule):
     fix_availability = "safe"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
-        if ctx.is_test or not ctx.ev.memo("pins-memory", None, lambda: _pins_memory(ctx), False):
+        if ctx.is_test or not ctx.project_fact(_pins_memory, False):
             return
         for qualname, index, call in ctx.calls():
-            func = call.func
-            if func[0] != "a" or func[2] not in _MOVES or call.statement:
+            method = expr.method(call)
+            if method not in _MOVES or call.statement:
                 continue  # (a discarded move is TL203's finding)
             if any(k in ("non_blocking", "async") or k is None for k, _ in call.keywords):
                 continue  # set (even to False, on purpose), or hidden in **kwargs
-            if any(a[0] == "*" or (a[0] == "k" and isinstance(a[1], bool)) for a in call.args):
+            if any(expr.is_starred(a) or isinstance(expr.constant(a, None), bool) for a in call.args):
                 continue  # positional non_blocking
-            if func[2] == "to" and len(call.args) > 1:
+            if method == "to" and len(call.args) > 1:
                 continue
-            frame = (ctx.relpath, qualname)
-            if func[2] == "to":
-                kind = ctx.ev.move_device(call, frame)
-                if kind not in ("cuda", "any"):
-                    continue  # to the CPU, to another dtype: no host-to-device copy to overlap
-            if not _straight_from_loader(ctx, qualname, func[1], index):
+            if method == "to" and ctx.move_target(qualname, call) not in ("cuda", "any"):
+                continue  # to the CPU, to another dtype: no host-to-device copy to overlap
+            moved = expr.receiver(call)
+            if not _straight_from_loader(ctx, qualname, moved, index):
                 continue  # a tensor rebuilt on the host (`x.float()`, `torch.cat(...)`) is not pinned
-            values = _receiver_values(ctx, qualname, func[1], index)
+            values = _receiver_values(ctx, qualname, moved, index)
             if not values or not all(isinstance(v, Tensor) and v.source is not None for v in values):
                 continue
             if not any(v.device == "host" for v in values):
@@ -50,9 +48,9 @@ class BlockingHostToDeviceCopy(Rule):
             sources = {v.source for v in values}
             if not all(_pinned(ctx, site) for site in sources):
                 continue  # unpinned loaders: TL102's finding
-            if ctx.frequency(qualname, call) != PER_STEP:
+            if ctx.frequency(qualname, call) not in (Frequency.PER_STEP, Frequency.PER_BATCH):
                 continue
-            if ctx.training.hot_evidence(ctx.relpath, qualname) != "cuda":
+            if ctx.accelerator_evidence(qualname) != "cuda":
                 continue
             yield Finding(
                 call.span,
@@ -80,31 +78,28 @@ class BlockingHostToDeviceCopy(Rule):
 def _pins_memory(ctx: ModuleContext) -> bool:
     """Does any call of the project pass `pin_memory` (or enough positional arguments to
     reach it)? Without one, no loader is pinned: a cheap first sieve."""
-    project = ctx.semantics.project
-    for module in project.modules():
-        summary = project.summary(module)
-        for function in summary.functions.values() if summary is not None else ():
-            for call in function.calls:
-                if len(call.args) > 7 or any(k in ("pin_memory", None) for k, _ in call.keywords):
-                    return True
+    for _, _, call in ctx.project_calls():
+        if len(call.args) > 7 or any(k in ("pin_memory", None) for k, _ in call.keywords):
+            return True
     return False
 
 
 def _receiver_values(ctx: ModuleContext, qualname: str, receiver, move: int) -> frozenset:
     """The values of the moved name as this move reads it (the binding that reaches it),
     or of the expression."""
-    if receiver[0] == "n":
-        bindings = ctx.function(qualname).bindings.get(receiver[1], ())
+    name = expr.name(receiver)
+    if name is not None:
+        bindings = ctx.function(qualname).bindings.get(name, ())
         reaching = [b for b in bindings if any(use[2] == move for use in b.uses)]
         if len(reaching) == 1:
-            return ctx.ev.binding_value(ctx.relpath, qualname, receiver[1], reaching[0])
+            return ctx.binding_values(qualname, name, reaching[0])
     return ctx.values(receiver, qualname)
 
 
 def _pinned(ctx: ModuleContext, site) -> bool:
     """The loader is built with `pin_memory=True` (a constant, an argparse default, or
     `torch.cuda.is_available()`), and its batches are tensors that pinning reaches."""
-    bound = ctx.ev.loader_arguments(site)
+    bound = ctx.loader_arguments(site)
     if bound is None or bound.opaque:
         return False
     pin = bound.get("pin_memory")
@@ -118,7 +113,7 @@ def _pinned(ctx: ModuleContext, site) -> bool:
         for v in pin.values
     ):
         return False
-    return not ({CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS} & loader_traits(ctx.training, site))
+    return not ({CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS} & ctx.loader_traits(site))
 
 
 def _straight_from_loader(ctx: ModuleContext, qualname: str, receiver, move: int) -> bool:
@@ -129,17 +124,17 @@ def _straight_from_loader(ctx: ModuleContext, qualname: str, receiver, move: int
     return _as_loaded(ctx, ctx.relpath, qualname, receiver, 2, move)
 
 
-def _as_loaded(ctx: ModuleContext, module: str, qualname: str, expr, depth: int, move: int | None = None) -> bool:
-    function = ctx.ev.function(module, qualname)
-    while expr[0] in ("i", "a"):
-        expr = expr[1]
-    if expr[0] == "t":
-        return all(_as_loaded(ctx, module, qualname, item, depth) for item in expr[1])
-    if expr[0] == "c":
-        return _accessor_call(ctx, module, qualname, expr[1], depth)
-    if expr[0] != "n":
+def _as_loaded(ctx: ModuleContext, module: str, qualname: str, moved, depth: int, move: int | None = None) -> bool:
+    function = ctx.function(qualname, module)
+    moved = expr.strip_access(moved)
+    items = expr.display_items(moved)
+    if items is not None:
+        return all(_as_loaded(ctx, module, qualname, item, depth) for item in items)
+    if expr.result_of(moved) is not None:
+        return _accessor_call(ctx, module, qualname, expr.result_of(moved), depth)
+    if expr.name(moved) is None:
         return False
-    bindings = function.bindings.get(expr[1])
+    bindings = function.bindings.get(expr.name(moved))
     if not bindings:
         return False
     if move is not None:
@@ -152,16 +147,14 @@ def _as_loaded(ctx: ModuleContext, module: str, qualname: str, expr, depth: int,
             continue
         if binding.kind != "assign":
             return False
-        value = binding.value
-        while value[0] in ("i", "a"):
-            value = value[1]
-        if value[0] == "n":
+        value = expr.strip_access(binding.value)
+        if expr.name(value) is not None:
             continue  # `x, y = batch`, `x = batch["image"]`
-        if value[0] == "c":
-            moved = function.calls[value[1]].func
-            if moved[0] == "a" and moved[2] in _MOVES:
+        producer = expr.result_of(value)
+        if producer is not None:
+            if expr.method(function.calls[producer]) in _MOVES:
                 continue  # `x = x.to(device)`: the device copy itself
-            if _accessor_call(ctx, module, qualname, value[1], depth):
+            if _accessor_call(ctx, module, qualname, producer, depth):
                 continue
         return False
     return True
@@ -171,11 +164,11 @@ def _accessor_call(ctx: ModuleContext, module: str, qualname: str, index: int, d
     """A call of project functions that only hand back parts of their arguments."""
     if depth == 0:
         return False
-    call = ctx.ev.function(module, qualname).calls[index]
-    if call.func in (["n", "next"], ["n", "iter"]) and call.args:
+    call = ctx.function(qualname, module).calls[index]
+    if expr.function_name(call) in ("next", "iter") and call.args:
         return True  # `images, targets = next(batch_iterator)`: the loader's batch itself
     callees = []
-    for target, _ in ctx.ev.targets(call, (module, qualname)):
+    for target, _ in ctx.targets(qualname, call, module):
         callee = target.function if isinstance(target, Bound) else target if isinstance(target, Function) else None
         if callee is None:
             return False
@@ -183,7 +176,7 @@ def _accessor_call(ctx: ModuleContext, module: str, qualname: str, index: int, d
     if not callees:
         return False
     for callee in callees:
-        function = ctx.ev.function(callee.module, callee.qualname)
+        function = ctx.function(callee.qualname, callee.module)
         if function is None or not function.returns or function.calls and len(function.calls) > 8:
             return False
         if not all(_as_loaded(ctx, callee.module, callee.qualname, value, depth - 1) for value in function.returns):

@@ -7,7 +7,8 @@ from typing import Iterator
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix
 from torchlint.project.summary import Binding
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic import expr
+from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.training import STEP
 from torchlint.project.summary import Span
 
@@ -21,20 +22,19 @@ class ModelNotOnDevice(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
             return
-        training = ctx.training
-        trained = training.trained_models_built_in(ctx.relpath)
+        trained = ctx.trained_models_built_here()
         if not trained:
             return
-        placed = training.placed_models()
+        placed = ctx.placed_model_sites()
         for site, (value, contexts) in trained:
             if site in placed or getattr(value, "placed", False):
                 continue
-            if training.built_in_lightning_module(site):
+            if ctx.built_in_lightning_module(site):
                 continue  # Lightning places the modules of a LightningModule
             accelerated = [c for c in contexts if c[2]]
-            if not accelerated or not training.has_parameters(value):
+            if not accelerated or not ctx.has_parameters(value):
                 continue
-            found = ctx.semantics.project.call_at(*site)
+            found = ctx.call_at(site)
             if found is None:
                 continue
             qualname, call = found
@@ -70,21 +70,19 @@ class ModelNotOnDevice(Rule):
 def _loop_device(ctx: ModuleContext, contexts) -> str | None:
     """The device expression (`device`, `self.device`, `args.device`) a training loop moves
     its inputs to."""
-    ev = ctx.ev
     for module, qualname, _ in contexts:
-        function = ev.function(module, qualname)
-        steps = {loop for loop, role in ctx.training.loop_roles(module, qualname).items() if role == STEP}
+        function = ctx.function(qualname, module)
+        steps = {loop for loop, role in ctx.loop_roles(qualname, module).items() if role == STEP}
         for call in function.calls:
-            if not steps.intersection(call.loops) or call.func[0] != "a" or call.func[2] != "to":
+            if not steps.intersection(call.loops) or expr.method(call) != "to":
                 continue
-            kind = ev.move_device(call, (module, qualname))
-            if kind is None or kind in ("cpu", "meta"):
+            if not ctx.is_accelerator_move(qualname, call, module):
                 continue
             for keyword, value in call.keywords:
                 if keyword == "device":
-                    return expr_text(value) if value[0] in ("n", "a") else None
-            if call.args and call.args[0][0] in ("n", "a"):
-                return expr_text(call.args[0])
+                    return expr.source_text(value) if expr.is_name_or_attribute(value) else None
+            if call.args and expr.is_name_or_attribute(call.args[0]):
+                return expr.source_text(call.args[0])
     return None
 
 
@@ -92,7 +90,7 @@ def _bound_before(ctx: ModuleContext, qualname: str, device: str, binding: Bindi
     """Is the root name of `device` bound on every path to the line after `binding`?"""
     function = ctx.function(qualname)
     root, _, attr = device.partition(".")
-    if root == "self" and function.owner is not None and function.params and function.params[0] == "self":
+    if root == "self" and function.owner is not None and function.params[:1] == ["self"]:
         info = ctx.summary.classes.get(function.owner)
         name = attr.partition(".")[0]
         for method, earlier in info.self_attrs.get(name, ()) if info is not None else ():

@@ -6,7 +6,8 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic import expr
+from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Tensor
 
 _MOVES = ("to", "cuda", "cpu")
@@ -20,17 +21,16 @@ class DiscardedDeviceMove(Rule):
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for qualname, _, call in ctx.calls():
-            func = call.func
-            if not call.statement or func[0] != "a" or func[2] not in _MOVES:
+            if not call.statement or expr.method(call) not in _MOVES:
                 continue
-            receiver = func[1]
+            receiver = expr.receiver(call)
             values = ctx.values(receiver, qualname)
             if not values or not all(isinstance(v, Tensor) and v.exact for v in values):
                 continue  # modules (and batch objects) move in place; unknown receivers may too
-            spelled = expr_text(receiver) or _source_text(ctx, call)
+            spelled = expr.source_text(receiver) or _source_text(ctx, call)
             text = _call_text(ctx, call)
             assignment = f"{spelled} = {text}"
-            if receiver[0] == "n":
+            if expr.name(receiver) is not None:
                 fix = Fix(SAFE, f"Assign the result: `{assignment}`",
                           [Edit((call.span.line, call.span.col), (call.span.line, call.span.col), f"{spelled} = ")])
             else:

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, Fix
 from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Tup
 
@@ -26,9 +27,7 @@ class DataParallel(Rule):
         if ctx.is_test:
             return
         for qualname, _, call in ctx.calls():
-            func = call.func
-            name = func[1] if func[0] == "n" else func[2] if func[0] == "a" else None
-            if name != "DataParallel" or ctx.callee(qualname, call) not in _DATA_PARALLEL:
+            if expr.called_name(call) != "DataParallel" or ctx.callee(qualname, call) not in _DATA_PARALLEL:
                 continue
             if _single_device(ctx, qualname, call):
                 continue  # one GPU: a wrapper kept for checkpoint names, or inside a DDP set-up
@@ -52,19 +51,18 @@ def _on_training_path(ctx: ModuleContext, module: str, qualname: str, depth: int
         return False
     return any(
         _on_training_path(ctx, caller_module, caller, depth - 1)
-        for caller_module, caller, _, _ in ctx.ev.callers(module, qualname)
+        for caller_module, caller, _, _ in ctx.callers(qualname, module)
     )
 
 
 def _trains_below(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
-    training = ctx.training
-    if training.trains_in_loop(module, qualname) or training.trains_once(module, qualname):
+    if ctx.trains(qualname, module):
         return True
     if depth == 0:
         return False
-    function = ctx.ev.function(module, qualname)
+    function = ctx.function(qualname, module)
     for call in function.calls if function is not None else ():
-        for callee in training.callees(module, qualname, call):
+        for callee in ctx.callees(qualname, call, module):
             if _trains_below(ctx, callee.module, callee.qualname, depth - 1):
                 return True
     return False
@@ -72,11 +70,12 @@ def _trains_below(ctx: ModuleContext, module: str, qualname: str, depth: int) ->
 
 def _single_device(ctx: ModuleContext, qualname: str, call) -> bool:
     device_ids = dict((k, v) for k, v in call.keywords if k is not None).get("device_ids")
-    if device_ids is None and len(call.args) > 1 and call.args[1][0] != "*":
+    if device_ids is None and len(call.args) > 1 and not expr.is_starred(call.args[1]):
         device_ids = call.args[1]
     if device_ids is None:
         return False
-    if device_ids[0] == "t" and len(device_ids[1]) == 1 and device_ids[1][0][0] != "*":
+    items = expr.display_items(device_ids)
+    if items is not None and len(items) == 1 and not expr.is_starred(items[0]):
         return True  # `device_ids=[args.gpu]`
     values = ctx.values(device_ids, qualname)
     return bool(values) and all(isinstance(v, Tup) and len(v.items) == 1 for v in values)

@@ -7,10 +7,10 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix, name_is_free
-from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic import grad
-from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic import expr
+from torchlint.semantic.context import ModuleContext
+from torchlint.semantic.grad import OFF as GRAD_OFF
 from torchlint.semantic.values import UNKNOWN, Const, Opaque, Tensor
 
 # Tensor methods that copy to the host (`.numpy()` only works on host tensors: the
@@ -66,16 +66,16 @@ class HostSyncInStep(Rule):
                 message = self._call_sync(ctx, qualname, index, call)
                 if message is None or under_sync_test(call.guard):
                     continue
-                if ctx.training.runs_per_training_step(ctx.relpath, qualname, call):
+                if ctx.runs_per_training_step(qualname, call):
                     fix = None
-                    if call.func[0] == "a" and call.func[2] == "item":
+                    if expr.method(call) == "item":
                         fix = lambda qualname=qualname, index=index: _accumulator_fix(ctx, qualname, index)
                     _keep_first(found, call.statement_line or call.span.line, call.span, message, fix)
             for use in function.host_uses:
                 message = self._host_use_sync(ctx, qualname, use)
                 if message is None or under_sync_test(use.guard):
                     continue
-                if ctx.training.runs_per_training_step(ctx.relpath, qualname, use):
+                if ctx.runs_per_training_step(qualname, use):
                     _keep_first(found, use.statement_line or use.span.line, use.span, message)
             for span, message, fix in sorted(found.values(), key=lambda entry: (entry[0].line, entry[0].col)):
                 yield Finding(span, message, fix)
@@ -84,40 +84,38 @@ class HostSyncInStep(Rule):
         """Code of this function may run per training step, on an accelerator; evaluation
         functions (decorated with `no_grad`, or switching a model to `.eval()` without
         training) are not, even when full-batch training runs them every step."""
-        training = ctx.training
         function = ctx.function(qualname)
         if function.kind == "class-body":
             return False
-        if grad.function_mode(ctx.ev, ctx.relpath, qualname) == grad.OFF:
+        if ctx.function_grad_mode(qualname) == GRAD_OFF:
             return False
         if _evaluates(ctx, qualname):
             return False
-        hot = (ctx.relpath, qualname) in training.per_step_functions() or bool(function.loops)
-        return hot and bool(training.hot_evidence(ctx.relpath, qualname))
+        hot = ctx.runs_per_step(qualname) or bool(function.loops)
+        return hot and bool(ctx.accelerator_evidence(qualname))
 
     # -- calls -----------------------------------------------------------------------
 
     def _call_sync(self, ctx: ModuleContext, qualname: str, index: int, call) -> str | None:
-        func = call.func
-        frame = (ctx.relpath, qualname)
-        if func[0] == "a" and func[2] in _SYNC_METHODS + ("to",):
-            if func[2] == "to" and ctx.ev.move_device(call, frame) != "cpu":
+        method, receiver = expr.method(call), expr.receiver(call)
+        if method in _SYNC_METHODS + ("to",):
+            if method == "to" and ctx.move_target(qualname, call) != "cpu":
                 return None
-            if not _on_device(ctx, qualname, func[1], lenient=func[2] == "item"):
+            if not _on_device(ctx, qualname, receiver, lenient=method == "item"):
                 return None
             if self._needed(ctx, qualname, index):
                 return None
-            shown = _shown(func[1], f".{func[2]}()" if func[2] != "to" else ".to(\"cpu\")")
+            shown = _shown(receiver, f".{method}()" if method != "to" else ".to(\"cpu\")")
             return (
                 f"`{shown}` copies a value to the host and waits for the GPU at every training step; "
                 "keep it on the device (`total += loss.detach()`) and convert it where you log, "
                 "or only every N steps"
             )
-        name = spelled_name(func)
+        name = expr.called_name(call)
         if name in ("float", "int", "bool", "print", "synchronize", "add_scalar", "add_scalars", "log"):
             callee = ctx.callee(qualname, call)
             if callee in _CONVERSIONS:
-                tensors = [a for a in call.args if a[0] != "*" and _on_device(ctx, qualname, a)]
+                tensors = [a for a in expr.positional(call) if _on_device(ctx, qualname, a)]
                 if not tensors:
                     return None
                 if callee == "builtins.print":
@@ -143,7 +141,7 @@ class HostSyncInStep(Rule):
                     f"`{name}(...)` of a GPU tensor copies it to the host and waits for the GPU at every "
                     "training step; log every N steps"
                 )
-            if callee in _LOGGERS and any(_on_device(ctx, qualname, v) for a in call.args if a[0] == "d" for _, v in a[1]):
+            if callee in _LOGGERS and any(_on_device(ctx, qualname, v) for a in call.args for _, v in expr.dict_entries(a) or ()):
                 return (
                     f"`{callee}(...)` of a GPU tensor copies it to the host and waits for the GPU at every "
                     "training step; log every N steps"
@@ -163,15 +161,14 @@ class HostSyncInStep(Rule):
         while wrapped:
             wrapped = False
             for position, call in enumerate(function.calls):
-                if ["c", index] in call.args and spelled_name(call.func) in _NUMBER_WRAPPERS:
+                if expr.result(index) in call.args and expr.called_name(call) in _NUMBER_WRAPPERS:
                     index, wrapped = position, True
                     break
         bound = ctx.binding_of_call(qualname, index)
         if bound is None:
             # Used inline: `range(n.item())`, `env.step(action.item())`, `x[: n.item()]`.
-            return _used_as_number(function, ["c", index])
-        name = bound[0]
-        return _used_as_number(function, ["n", name])
+            return _used_as_number(function, expr.result(index))
+        return _used_as_number(function, expr.named(bound[0]))
 
     # -- reads without a call --------------------------------------------------------------
 
@@ -195,10 +192,8 @@ class HostSyncInStep(Rule):
 def _evaluates(ctx: ModuleContext, qualname: str) -> bool:
     """The function switches a model to eval mode and runs no training step itself."""
     function = ctx.function(qualname)
-    evals = any(
-        call.func[0] == "a" and call.func[2] == "eval" and not call.args and not call.keywords for call in function.calls
-    )
-    return evals and not any(ctx.training.is_step_call(ctx.relpath, qualname, call) for call in function.calls)
+    evals = any(expr.is_bare_method_call(call, "eval") for call in function.calls)
+    return evals and not any(ctx.is_step_call(qualname, call) for call in function.calls)
 
 
 def _keep_first(found: dict, statement: int, span, message: str, fix=None) -> None:
@@ -207,21 +202,20 @@ def _keep_first(found: dict, statement: int, span, message: str, fix=None) -> No
         found[statement] = (span, message, fix)
 
 
-def _operands(expr) -> list:
+def _operands(condition) -> list:
     """The parts of a condition that are converted to bool: `a and not b` -> a, b."""
-    if expr[0] == "u" and expr[1] == "not":
-        return _operands(expr[2])
-    if expr[0] == "b" and expr[1] in ("and", "or"):
-        return _operands(expr[2]) + _operands(expr[3])
-    return [expr]
+    operator, *operands = expr.unary(condition) or expr.binary(condition) or (None,)
+    if operator == "not" or operator in ("and", "or"):
+        return [part for operand in operands for part in _operands(operand)]
+    return [condition]
 
 
-def _on_device(ctx: ModuleContext, qualname: str, expr, lenient: bool = False) -> bool:
+def _on_device(ctx: ModuleContext, qualname: str, tensor, lenient: bool = False) -> bool:
     """The expression is a tensor that is (or may be) on the accelerator: its values are
     tensors, not all on the host, or values we cannot see into (an unknown, a library
     object); a constant, a numpy value or a project object rules it out. With `lenient`
     (for `.item()`, a tensor method in training code), no known tensor is needed."""
-    values = ctx.values(expr, qualname)
+    values = ctx.values(tensor, qualname)
     if not values:
         return False
     tensors = [v for v in values if isinstance(v, Tensor)]
@@ -240,9 +234,7 @@ def _on_device(ctx: ModuleContext, qualname: str, expr, lenient: bool = False) -
 
 def _into_numpy(function, index: int) -> bool:
     """`x.cpu().numpy()`: the sync feeds a host (numpy) computation."""
-    return any(
-        call.func[0] == "a" and call.func[1] == ["c", index] and call.func[2] == "numpy" for call in function.calls
-    )
+    return any(expr.chained_on(call, index) is not None and expr.method(call) == "numpy" for call in function.calls)
 
 
 def _round_trip(ctx: ModuleContext, qualname: str) -> bool:
@@ -250,41 +242,40 @@ def _round_trip(ctx: ModuleContext, qualname: str) -> bool:
     the result back (`path = maximum_path(neg.cpu().numpy()); torch.from_numpy(path).to(device)`):
     its syncs are the algorithm's."""
     function = ctx.function(qualname)
-    if any(ctx.training.is_step_call(ctx.relpath, qualname, call) for call in function.calls):
+    if any(ctx.is_step_call(qualname, call) for call in function.calls):
         return False  # the training step itself: its conversions are not one algorithm's
     back = {"torch.from_numpy", "torch.as_tensor", "torch.tensor"}
     for index, call in enumerate(function.calls):
         if ctx.callee(qualname, call) in back:
             for other in function.calls:
-                func = other.func
-                if func[0] == "a" and func[1] == ["c", index] and func[2] in ("to", "cuda"):
+                if expr.chained_on(other, index) is not None and expr.method(other) in ("to", "cuda"):
                     return True
     return False
 
 
-def _mentions_expr(value, expr) -> bool:
-    if value == expr:
+def _mentions_expr(value, wanted) -> bool:
+    if value == wanted:
         return True
-    return isinstance(value, list) and any(_mentions_expr(part, expr) for part in value[1:] if isinstance(part, list))
+    return isinstance(value, list) and any(_mentions_expr(part, wanted) for part in expr.subexpressions(value))
 
 
-def _used_as_number(function, expr) -> bool:
+def _used_as_number(function, value) -> bool:
     """The expression is (part of) an argument of a call that needs a Python number: a
     range, a size (`torch.zeros(n.item() + 1)`), `env.step`."""
     for call in function.calls:
-        name = spelled_name(call.func)
+        name = expr.called_name(call)
         if name in _NEEDS_NUMBER and (
-            any(_mentions_expr(a, expr) for a in call.args) or any(_mentions_expr(v, expr) for _, v in call.keywords)
+            any(_mentions_expr(a, value) for a in call.args) or any(_mentions_expr(v, value) for _, v in call.keywords)
         ):
-            if name == "step" and _optimizer_like(call.func):
+            if name == "step" and _optimizer_like(call):
                 continue
             return True
     return False
 
 
-def _optimizer_like(func) -> bool:
-    receiver = func[1] if func[0] == "a" else None
-    text = (expr_text(receiver) or "") if receiver is not None else ""
+def _optimizer_like(call) -> bool:
+    receiver = expr.receiver(call)
+    text = (expr.source_text(receiver) or "") if receiver is not None else ""
     return bool(re.search(r"(?i)(optim|sched|scaler|opt$)", text))
 
 
@@ -293,8 +284,8 @@ def _times_itself(ctx: ModuleContext, qualname: str) -> bool:
     return any(ctx.callee(qualname, call) in _TIMERS for call in function.calls)
 
 
-def _shown(expr, suffix: str) -> str:
-    text = expr_text(expr)
+def _shown(shown, suffix: str) -> str:
+    text = expr.source_text(shown)
     return f"{text}{suffix}" if text else suffix.lstrip(".") or "..."
 
 
@@ -315,15 +306,14 @@ def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
     what Python adds, so every printed figure stays the same to the last digit."""
     display = Fix(DISPLAY_ONLY, _KEEP_ON_DEVICE)
     function = ctx.function(qualname)
-    if ctx.training.hot_evidence(ctx.relpath, qualname) != "cuda":
+    if ctx.accelerator_evidence(qualname) != "cuda":
         return display  # float64 is not available on every accelerator (MPS)
     if not name_is_free(ctx.summary, "float") or "float" in function.bindings:
         return display
     proven = set()
     for call in function.calls:
-        func = call.func
-        if func[0] == "a" and func[2] == "item" and not call.args and not call.keywords:
-            values = ctx.values(func[1], qualname)
+        if expr.is_bare_method_call(call, "item"):
+            values = ctx.values(expr.receiver(call), qualname)
             if values and all(isinstance(v, Tensor) for v in values) and any(v.device != "host" for v in values):
                 proven.add(_span_key(call.span))
     target = _span_key(function.calls[index].span)
@@ -331,7 +321,7 @@ def _accumulator_fix(ctx: ModuleContext, qualname: str, index: int) -> Fix:
         return display
 
     def is_number(name: str) -> bool:
-        values = ctx.values(["n", name], qualname)
+        values = ctx.values(expr.named(name), qualname)
         return bool(values) and all(
             isinstance(v, Const) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool) for v in values
         )

@@ -7,8 +7,8 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Edit, Fix
 from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.training import PER_STEP
 
 EMPTY_CACHE = frozenset(("torch.cuda.empty_cache", "torch.mps.empty_cache", "torch.xpu.empty_cache", "torch.npu.empty_cache"))
 
@@ -24,14 +24,14 @@ class EmptyCacheInLoop(Rule):
         if ctx.is_test:
             return
         for qualname, index, call in ctx.calls():
-            if call.func[0] != "a" or call.func[2] != "empty_cache":
+            if expr.method(call) != "empty_cache":
                 continue
             callee = ctx.callee(qualname, call)
             if callee not in EMPTY_CACHE:
                 continue
             if _conditional(ctx, qualname, call):
                 continue  # under a condition: memory management for some inputs, not every step
-            if ctx.frequency(qualname, call) != PER_STEP:
+            if not ctx.frequency(qualname, call).hot:
                 continue  # per epoch, per validation, every k steps, or once
             yield Finding(
                 call.span,
@@ -76,7 +76,7 @@ def _conditional(ctx: ModuleContext, qualname: str, call) -> bool:
     if call.branch:
         return True
     function = ctx.function(qualname)
-    roles = ctx.training.loop_roles(ctx.relpath, qualname)
+    roles = ctx.loop_roles(qualname)
     hot = [position for position, loop in enumerate(call.loops) if roles.get(loop)]
     inner = call.loops[hot[-1] + 1 :] if hot else call.loops
     return any(function.loops[loop].branch for loop in inner)

@@ -7,6 +7,7 @@ import re
 from typing import Iterator
 
 from torchlint.rules.base import Finding, Rule
+from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 
 SET_ANOMALY = frozenset(("torch.autograd.set_detect_anomaly", "torch.autograd.anomaly_mode.set_detect_anomaly"))
@@ -30,9 +31,9 @@ class DebugModeLeftOn(Rule):
         if ctx.is_test or _PURPOSE.search(ctx.relpath.rpartition("/")[2]):
             return
         for qualname, index, call in ctx.calls():
-            if call.func[0] not in ("a", "n") or call.gate or call.conditional:
+            name = expr.called_name(call)
+            if name is None or call.gate or call.conditional:
                 continue  # behind a flag (`if args.debug:`), inside a try, a loop or a branch
-            name = call.func[2] if call.func[0] == "a" else call.func[1]
             if name not in ("set_detect_anomaly", "detect_anomaly", "profile", "emit_nvtx", "Trainer"):
                 continue
             callee = ctx.callee(qualname, call)
@@ -74,37 +75,33 @@ class DebugModeLeftOn(Rule):
         """The call switches the mode for training. A context manager must enclose a
         training step or loop in its block (or sit in per-step code); a global switch must
         run, unconditionally, in a module or function that trains or leads to training."""
-        training = ctx.training
         function = ctx.function(qualname)
         if context:
             block = _with_block_of(function, call)
             if block is None:
                 return False
             inside = [c for c in function.calls if _within(function, c.with_block, block)]
-            return training.runs_per_training_step(ctx.relpath, qualname, call) or any(
-                training.is_step_call(ctx.relpath, qualname, c)
-                or any(training.trains_in_loop(f.module, f.qualname) or training.trains_once(f.module, f.qualname)
-                       for f in training.callees(ctx.relpath, qualname, c))
+            return ctx.runs_per_training_step(qualname, call) or any(
+                ctx.is_step_call(qualname, c) or any(ctx.trains(f.qualname, f.module) for f in ctx.callees(qualname, c))
                 for c in inside
             )
         if function.kind == "module":
-            return training.module_trains(ctx.relpath)
+            return ctx.module_trains()
         return _leads_to_training(ctx, ctx.relpath, qualname, 3)
 
 
 def _leads_to_training(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
     """The function trains, or is called without a condition from code that does."""
-    training = ctx.training
-    if training.trains_in_loop(module, qualname) or training.trains_once(module, qualname):
+    if ctx.trains(qualname, module):
         return True
     if depth == 0:
         return False
-    for caller_module, caller, index, _ in ctx.ev.callers(module, qualname):
-        site = ctx.ev.function(caller_module, caller)
+    for caller_module, caller, index, _ in ctx.callers(qualname, module):
+        site = ctx.function(caller, caller_module)
         call = site.calls[index]
         if call.gate or call.conditional:
             continue
-        if site.kind == "module" and training.module_trains(caller_module):
+        if site.kind == "module" and ctx.module_trains(caller_module):
             return True
         if _leads_to_training(ctx, caller_module, caller, depth - 1):
             return True
@@ -114,7 +111,7 @@ def _leads_to_training(ctx: ModuleContext, module: str, qualname: str, depth: in
 def _with_block_of(function, call) -> int | None:
     """The `with` whose context is this call (`with detect_anomaly():`)."""
     for index, with_ in enumerate(function.withs):
-        if any(context == ["c", function.calls.index(call)] for context in with_.contexts):
+        if any(expr.result_of(context) == function.calls.index(call) for context in with_.contexts):
             return index
     return None
 
@@ -131,10 +128,9 @@ def _literally(ctx: ModuleContext, frame, call, position: int | None, keyword: s
     """The argument (by keyword, or at `position`) is the literal `wanted`."""
     for name, value in call.keywords:
         if name == keyword:
-            return value[0] == "k" and value[1] is wanted
+            return expr.is_constant_value(value, wanted)
         if name is None:
             return False
     if position is not None and len(call.args) > position:
-        value = call.args[position]
-        return value[0] == "k" and value[1] is wanted
+        return expr.is_constant_value(call.args[position], wanted)
     return False

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
-from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic import grad
-from torchlint.semantic.context import ModuleContext, expr_text
+from torchlint.semantic import expr
+from torchlint.semantic.chains import readers_of
+from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.training import DATA, EPOCH, STEP
 from torchlint.semantic.values import Bound, Instance, TorchModule
 
@@ -28,13 +28,12 @@ class EvalWithoutNoGrad(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
             return
-        training = ctx.training
         for qualname, function in ctx.summary.functions.items():
             if not function.loops or function.name in _FRAMEWORK_EVAL_HOOKS or function.kind == "class-body":
                 continue
-            if grad.function_mode(ctx.ev, ctx.relpath, qualname) is not None:
+            if ctx.function_grad_mode(qualname) is not None:
                 continue
-            roles = training.loop_roles(ctx.relpath, qualname)
+            roles = ctx.loop_roles(qualname)
             # Loops over a DataLoader's batches in evaluation code, or any loop of a plain
             # function (not a module's method) that runs after `.eval()` (a test loop over
             # images, a sampling loop).
@@ -60,7 +59,7 @@ class EvalWithoutNoGrad(Rule):
                 model = _model_called(ctx, qualname, call)
                 if model is None:
                     continue
-                if not grad.grad_enabled(ctx.ev, ctx.relpath, qualname, call):
+                if not ctx.grad_enabled(qualname, call):
                     continue
                 if _callee_disables_grad(ctx, qualname, call):
                     continue
@@ -78,11 +77,11 @@ class EvalWithoutNoGrad(Rule):
         what it returns (none of them trains)."""
         function = ctx.function(qualname)
         message = f"Decorate `{function.name}` with `@torch.no_grad()`"
-        trains = any(role == STEP for role in ctx.training.loop_roles(ctx.relpath, qualname).values())
+        trains = any(role == STEP for role in ctx.loop_roles(qualname).values())
         if function.kind != "function" or function.yields is not None or trains or _needs_grad(function):
             return Fix(DISPLAY_ONLY, "Wrap the loop in `with torch.no_grad():`")
-        for caller_module, caller, index, _ in ctx.ev.callers(ctx.relpath, qualname):
-            if _differentiates_result(ctx.ev.function(caller_module, caller), index):
+        for caller_module, caller, index, _ in ctx.callers(qualname):
+            if _differentiates_result(ctx.function(caller, caller_module), index):
                 return Fix(DISPLAY_ONLY, message + " (not applied: a caller computes gradients of its result)")
         torch = torch_reference(ctx.summary, ctx.source)
         if torch is None:
@@ -101,7 +100,7 @@ def _needs_grad(function) -> bool:
     if "requires_grad" in function.attr_stores:
         return True
     for call in function.calls:
-        if spelled_name(call.func) in _NEEDS_GRAD or _mentions(call.func, "requires_grad"):
+        if expr.called_name(call) in _NEEDS_GRAD or expr.mentions_attribute(call.func, "requires_grad"):
             return True
     return False
 
@@ -111,7 +110,7 @@ def _loop_needs_grad(function, loop: int) -> bool:
     if "requires_grad" in function.attr_stores:
         return True
     return any(
-        loop in call.loops and (spelled_name(call.func) in _NEEDS_GRAD or _mentions(call.func, "requires_grad"))
+        loop in call.loops and (expr.called_name(call) in _NEEDS_GRAD or expr.mentions_attribute(call.func, "requires_grad"))
         for call in function.calls
     )
 
@@ -119,54 +118,19 @@ def _loop_needs_grad(function, loop: int) -> bool:
 def _differentiates_result(function, index: int) -> bool:
     """Does the function compute gradients from what call `index` returns? Anything that
     reads the result (calls given it, names bound from it) is followed, generously."""
-    calls, names = {index}, set()
-    changed = True
-    while changed:
-        changed = False
-        for position, call in enumerate(function.calls):
-            if position not in calls and any(
-                _reads(part, calls, names) for part in [call.func, *call.args, *(v for _, v in call.keywords)]
-            ):
-                calls.add(position)
-                changed = True
-        for name, bindings in function.bindings.items():
-            if name not in names and any(_reads(b.value, calls, names) for b in bindings):
-                names.add(name)
-                changed = True
-    return any(
-        spelled_name(function.calls[position].func) in _NEEDS_GRAD for position in calls
-    )
-
-
-def _reads(expr, calls: set, names: set) -> bool:
-    if not isinstance(expr, list) or not expr:
-        return False
-    if expr[0] == "c":
-        return expr[1] in calls
-    if expr[0] == "n":
-        return expr[1] in names
-    return any(_reads(part, calls, names) for part in expr[1:] if isinstance(part, list))
-
-
-def _mentions(expr, attr: str) -> bool:
-    if not isinstance(expr, list) or not expr:
-        return False
-    if expr[0] == "a" and expr[2] == attr:
-        return True
-    return any(_mentions(part, attr) for part in expr[1:] if isinstance(part, list))
+    return any(expr.called_name(function.calls[position]) in _NEEDS_GRAD for position in readers_of(function, index))
 
 
 def _switches_to_eval(ctx: ModuleContext, module: str, qualname: str, depth: int) -> bool:
     """`.eval()` is called on a module here, or in a caller (`depth` levels up) before it."""
-    function = ctx.ev.function(module, qualname)
+    function = ctx.function(qualname, module)
     if function is None:
         return False
-    for call in function.calls:
-        if call.func[0] == "a" and call.func[2] == "eval" and not call.args and not call.keywords:
-            return True
+    if any(expr.is_bare_method_call(call, "eval") for call in function.calls):
+        return True
     if depth == 0:
         return False
-    return any(_switches_to_eval(ctx, m, q, depth - 1) for m, q, _, _ in ctx.ev.callers(module, qualname))
+    return any(_switches_to_eval(ctx, m, q, depth - 1) for m, q, _, _ in ctx.callers(qualname, module))
 
 
 def _in_module_class(ctx: ModuleContext, function) -> bool:
@@ -177,18 +141,18 @@ def _in_module_class(ctx: ModuleContext, function) -> bool:
         if function is None:
             return False
         owner = function.owner
-    return owner is not None and ctx.ev.is_nn_module_class(ctx.relpath, owner)
+    return owner is not None and ctx.is_nn_module_class(owner)
 
 
 def _model_called(ctx: ModuleContext, qualname: str, call) -> str | None:
     """The spelled name of the model whose forward the call runs (`model(x)`,
     `self.net(x)`), or None when it calls something else (a loss, a layer without
     parameters, a function)."""
-    for target, _ in ctx.ev.targets(call, (ctx.relpath, qualname)):
-        if isinstance(target, (Instance, TorchModule)) and ctx.training.has_parameters(target):
-            if isinstance(target, Instance) and not ctx.ev.is_nn_module_class(target.module, target.qualname):
+    for target, _ in ctx.targets(qualname, call):
+        if isinstance(target, (Instance, TorchModule)) and ctx.has_parameters(target):
+            if isinstance(target, Instance) and not ctx.is_nn_module_class(target.qualname, target.module):
                 continue
-            text = expr_text(call.func)
+            text = expr.source_text(call.func)
             return f"{text}(...)" if text else "the model"
     return None
 
@@ -197,19 +161,17 @@ def _callee_disables_grad(ctx: ModuleContext, qualname: str, call) -> bool:
     """The model's forward (or the method called) turns grad off itself: decorated with
     no_grad, or running (part of) its body under `with torch.no_grad():` (an inference
     mode of the model)."""
-    for target, _ in ctx.ev.targets(call, (ctx.relpath, qualname)):
+    for target, _ in ctx.targets(qualname, call):
         method = None
         if isinstance(target, Instance):
-            method = ctx.ev.find_method(target.module, target.qualname, "forward")
+            method = ctx.find_method(target.qualname, "forward", target.module)
         elif isinstance(target, Bound) and target.function is not None:
             method = target.function
         if method is None:
             continue
-        if grad.function_mode(ctx.ev, method.module, method.qualname) is not None:
+        if ctx.function_grad_mode(method.qualname, method.module) is not None:
             return True
-        function = ctx.ev.function(method.module, method.qualname)
-        frame = (method.module, method.qualname)
-        if any(grad.context_mode(ctx.ev, context, frame) == grad.OFF for with_ in function.withs for context in with_.contexts):
+        if ctx.with_turns_grad_off(method.qualname, method.module):
             return True
     return False
 

@@ -8,10 +8,9 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Edit, Fix, torch_reference
-from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
-from torchlint.rules.setup import project_calls, training_loops
-from torchlint.semantic import api
+from torchlint.rules.setup import training_loops
+from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
 
 # Calls that mean the project already uses reduced precision somewhere (or decides it).
@@ -39,14 +38,14 @@ class NoMixedPrecision(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
             return
-        if ctx.ev.memo("precision-decided", None, lambda: _precision_decided(ctx), True):
+        if ctx.project_fact(_precision_decided, True):
             return  # the project uses reduced precision somewhere, or decides it with a flag
         for qualname, _, call in ctx.calls():
-            name = spelled_name(call.func)
+            name = expr.called_name(call)
             if name not in ("Trainer", "TrainingArguments", "Seq2SeqTrainingArguments"):
                 continue
             callee = ctx.callee(qualname, call)
-            if any(k is None for k, _ in call.keywords):
+            if expr.has_star_kwargs(call):
                 continue  # `**config` may set the precision
             if callee in api.LIGHTNING_TRAINERS:
                 yield Finding(
@@ -76,20 +75,20 @@ def _precision_decided(ctx: ModuleContext) -> bool:
     """Does any module use reduced precision (autocast, GradScaler, `.half()`, a float16 or
     bfloat16 dtype, apex), set a precision option (even to 32: a deliberate choice), take a
     flag that enables AMP, or train reinforcement-learning agents (launch-bound models)?"""
-    project = ctx.semantics.project
-    for module in project.modules():
-        summary = project.summary(module)
+    for module in ctx.project_modules():
+        summary = ctx.module_summary(module)
         if summary is None:
             continue
         top = summary.functions.get("<module>")
         for bindings in (top.bindings.values() if top is not None else ()):
             for binding in bindings:
-                if binding.kind == "import" and isinstance(binding.value[1], str):
-                    path = binding.value[1] + "." + str(binding.value[2] or "")
+                imported = expr.imported(binding.value) if binding.kind == "import" else None
+                if imported is not None and isinstance(imported[0], str):
+                    path = imported[0] + "." + str(imported[1] or "")
                     if path.startswith(("apex", "torch.cuda.amp", "torch.amp", "deepspeed")) or ".amp." in path:
                         return True
-    for module, qualname, call in project_calls(ctx):
-        name = spelled_name(call.func)
+    for module, qualname, call in ctx.project_calls():
+        name = expr.called_name(call)
         if name in _AMP_CALLS:
             return True
         if name == "Accelerator":
@@ -98,26 +97,24 @@ def _precision_decided(ctx: ModuleContext) -> bool:
             return True
         if _mentions_reduced_dtype(call.args) or any(_mentions_reduced_dtype([v]) for _, v in call.keywords):
             return True
-        if name == "add_argument" and call.args and call.args[0][0] == "k" and isinstance(call.args[0][1], str):
-            if any(a[0] == "k" and isinstance(a[1], str) and _AMP_FLAG.match(a[1]) for a in call.args):
+        if name == "add_argument" and call.args and expr.string_constant(call.args[0]) is not None:
+            if any(_AMP_FLAG.match(expr.string_constant(a) or "") for a in call.args):
                 return True
-        if name in ("make", "step") and call.func[0] == "a":
-            receiver = call.func[1]
-            if receiver[0] == "n" and receiver[1] in ("gym", "gymnasium", "envpool"):
-                return True
+        if name in ("make", "step") and expr.method(call) and expr.name(expr.receiver(call)) in ("gym", "gymnasium", "envpool"):
+            return True
     return False
 
 
 def _mentions_reduced_dtype(exprs) -> bool:
     """`torch.float16`, `torch.bfloat16`, `torch.half`, `"float16"` inside the arguments."""
-    for expr in exprs:
-        if not isinstance(expr, list) or not expr:
+    for argument in exprs:
+        if not isinstance(argument, list) or not argument:
             continue
-        if expr[0] == "a" and expr[2] in _REDUCED_DTYPES:
+        if expr.attribute_name(argument) in _REDUCED_DTYPES:
             return True
-        if expr[0] == "k" and expr[1] in ("float16", "bfloat16", "fp16", "bf16"):
+        if expr.constant(argument, None) in ("float16", "bfloat16", "fp16", "bf16"):
             return True
-        if _mentions_reduced_dtype([part for part in expr[1:] if isinstance(part, list)]):
+        if _mentions_reduced_dtype(expr.subexpressions(argument)):
             return True
     return False
 

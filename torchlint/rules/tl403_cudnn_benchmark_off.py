@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, torch_reference
-from torchlint.project.summary import spelled_name
 from torchlint.rules.base import Finding, Rule
-from torchlint.rules.setup import convolution_dims, project_calls, project_convolution_dims, project_functions, training_loops
-from torchlint.semantic import api
+from torchlint.rules.setup import convolution_dims, project_convolution_dims, training_loops
+from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Const
 
@@ -30,7 +29,7 @@ class CudnnBenchmarkOff(Rule):
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:
             return
-        setting = ctx.ev.memo("cudnn-benchmark", None, lambda: _benchmark_setting(ctx), "unset")
+        setting = ctx.project_fact(_benchmark_setting, "unset")
         if setting == "set":
             return  # set somewhere in the project (even behind a flag): its authors decide
         yield from self._lightning(ctx)
@@ -38,7 +37,7 @@ class CudnnBenchmarkOff(Rule):
             dims = set()
             for model in loop.models:
                 dims |= convolution_dims(ctx, model)
-            if not any(ctx.training.has_parameters(m) for m in loop.models):
+            if not any(ctx.has_parameters(m) for m in loop.models):
                 dims = project_convolution_dims(ctx)  # the model is not resolved: what the project builds
             if not dims or dims == {1}:
                 continue  # no convolutions, or 1-d ones (sequences of varying length)
@@ -48,9 +47,9 @@ class CudnnBenchmarkOff(Rule):
         """A Lightning `Trainer(...)` without `benchmark=True` (its default leaves cuDNN's
         autotuner off), in a project whose modules convolve in 2-d or 3-d."""
         for qualname, _, call in ctx.calls():
-            if spelled_name(call.func) != "Trainer" or ctx.callee(qualname, call) not in api.LIGHTNING_TRAINERS:
+            if expr.called_name(call) != "Trainer" or ctx.callee(qualname, call) not in api.LIGHTNING_TRAINERS:
                 continue
-            if any(k is None for k, _ in call.keywords):
+            if expr.has_star_kwargs(call):
                 continue  # `Trainer(**config)`: the setting may be in it
             if not (project_convolution_dims(ctx) - {1}):
                 continue
@@ -82,20 +81,20 @@ def _benchmark_setting(ctx: ModuleContext) -> str:
     """"set" when the project sets `cudnn.benchmark` to anything but False (or gives a
     reason for False in a comment), or passes `benchmark=` other than False to a Trainer;
     "unset" otherwise."""
-    for module, summary, qualname, function in project_functions(ctx):
+    for module, summary, qualname, function in ctx.project_functions():
         for dotted, value, line in function.setting_stores:
             if not dotted.endswith("cudnn.benchmark"):
                 continue
-            values = ctx.ev.eval(value, (module, qualname))
+            values = ctx.values(value, qualname, module)
             if not values or not all(isinstance(v, Const) and v.value is False for v in values):
                 return "set"
             if summary.comments.get(line) or summary.comments.get(line - 1):
                 return "set"  # a reason given for keeping it off
-    for module, qualname, call in project_calls(ctx):
-        if spelled_name(call.func) == "Trainer":
+    for module, qualname, call in ctx.project_calls():
+        if expr.called_name(call) == "Trainer":
             for keyword, value in call.keywords:
                 if keyword == "benchmark":
-                    values = ctx.ev.eval(value, (module, qualname))
+                    values = ctx.values(value, qualname, module)
                     if not values or not all(isinstance(v, Const) and v.value is False for v in values):
                         return "set"
     return "unset"

@@ -8,9 +8,8 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, keyword_value_node, with_keyword
 from torchlint.rules.base import Finding, Rule
-from torchlint.semantic import api
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.training import EVERY_K, PER_STEP
+from torchlint.semantic import api, expr
+from torchlint.semantic.context import Frequency, ModuleContext
 from torchlint.semantic.values import Instance, Optimizer, TorchModule
 
 # `p.grad`, `param.grad.data`: code that reads gradients could find None after the change.
@@ -31,17 +30,16 @@ class ZeroGradWithoutSetToNone(Rule):
         if not target.before((2, 0)):
             return  # since 2.0 `zero_grad()` sets gradients to None by default
         for qualname, index, call in ctx.calls():
-            func = call.func
-            if func[0] != "a" or func[2] != "zero_grad":
+            if expr.method(call) != "zero_grad":
                 continue
-            if any(k is None for k, _ in call.keywords) or any(a[0] == "*" for a in call.args):
+            if expr.has_star_kwargs(call) or expr.has_star_args(call):
                 continue  # hidden in *args/**kwargs
             given = dict(call.keywords).get("set_to_none", call.args[0] if call.args else None)
-            if given is not None and not (given[0] == "k" and given[1] is False):
+            if given is not None and not expr.is_constant_value(given, False):
                 continue  # True, or a value we cannot read
-            if not _zeroes_parameters(ctx, qualname, func[1]):
+            if not _zeroes_parameters(ctx, qualname, expr.receiver(call)):
                 continue
-            if ctx.frequency(qualname, call) not in (PER_STEP, EVERY_K):
+            if ctx.frequency(qualname, call) not in (Frequency.PER_STEP, Frequency.PER_BATCH, Frequency.EVERY_K):
                 continue
             if _reads_grad(ctx, qualname, call):
                 continue  # the gradients are read: None where zeros were could break it
@@ -87,9 +85,9 @@ def _zeroes_parameters(ctx: ModuleContext, qualname: str, receiver) -> bool:
     values = ctx.values(receiver, qualname)
     if any(isinstance(v, (Optimizer, TorchModule)) for v in values):
         return True
-    if any(isinstance(v, Instance) and "torch.nn.Module" in ctx.ev.externals_of(v.module, v.qualname) for v in values):
+    if any(isinstance(v, Instance) and "torch.nn.Module" in ctx.library_bases(v.qualname, v.module) for v in values):
         return True
-    spelled = receiver[1] if receiver[0] == "n" else receiver[2] if receiver[0] == "a" else None
+    spelled = expr.last_name(receiver)
     return isinstance(spelled, str) and api.looks_like_optimizer(spelled)
 
 

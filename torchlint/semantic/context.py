@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Callable, Iterator
 
 from torchlint.fixes import SourceView
 from torchlint.project.index import Project
 from torchlint.project.summary import Binding, Call, ModuleSummary
-from torchlint.semantic import api
+from torchlint.semantic import api, expr, grad
+from torchlint.semantic.datasets import class_traits, loader_traits
 from torchlint.semantic.evaluate import BoundArgs, Evaluator
-from torchlint.semantic.training import Training
+from torchlint.semantic.flow import derived
+from torchlint.semantic.grad import OFF as GRAD_OFF
+from torchlint.semantic.training import DATA, EPOCH, STEP, Training
 from torchlint.semantic.values import UNKNOWN, External
 
 
@@ -61,13 +65,86 @@ class ModuleContext:
             self._view = SourceView(self._source())
         return self._view
 
+    # -- this module's code ---------------------------------------------------------------
+
     def calls(self) -> Iterator[tuple[str, int, Call]]:
         for qualname, function in self.summary.functions.items():
             for index, call in enumerate(function.calls):
                 yield qualname, index, call
 
-    def function(self, qualname: str):
-        return self.summary.functions[qualname]
+    def function(self, qualname: str, module: str | None = None):
+        """The summary of a function of this module, or of `module`'s (None if unknown)."""
+        if module is None:
+            return self.summary.functions[qualname]
+        return self.ev.function(module, qualname)
+
+    def enclosing_functions(self, qualname: str) -> Iterator:
+        """The function and the functions it is nested in, innermost first."""
+        function = self.function(qualname)
+        while function is not None:
+            yield function
+            function = self.summary.functions.get(function.parent) if function.parent else None
+
+    def site(self, call: Call) -> tuple:
+        return (self.relpath, call.span.line, call.span.col)
+
+    # -- the project ------------------------------------------------------------------------
+
+    def project_modules(self) -> list:
+        return list(self.semantics.project.modules())
+
+    def module_summary(self, module: str) -> ModuleSummary | None:
+        return self.semantics.project.summary(module)
+
+    def project_functions(self) -> Iterator[tuple[str, ModuleSummary, str, object]]:
+        """(module, summary, qualname, function) over the whole project."""
+        project = self.semantics.project
+        for module in project.modules():
+            summary = project.summary(module)
+            if summary is None:
+                continue
+            for qualname, function in summary.functions.items():
+                yield module, summary, qualname, function
+
+    def project_calls(self) -> Iterator[tuple[str, str, Call]]:
+        """(module, qualname, call) over the whole project."""
+        for module, _, qualname, function in self.project_functions():
+            for call in function.calls:
+                yield module, qualname, call
+
+    def call_at(self, site) -> tuple[str, Call] | None:
+        """(qualname, call) of the call at a site (module, line, col)."""
+        return self.semantics.project.call_at(*site) if site else None
+
+    def project_fact(self, compute: Callable, default, key=None, arguments: tuple | None = None):
+        """`compute(self, *arguments)` once per project and `key` (arguments: the key's
+        items): facts that rules derive from the whole project (is precision decided? does
+        this class convolve?), shared by every module. A fact met again while it is being
+        computed (a cycle) reads `default`."""
+        if arguments is None:
+            arguments = key if isinstance(key, tuple) else () if key is None else (key,)
+        return self.ev.memo(compute, key, lambda: compute(self, *arguments), default)
+
+    def module_fact(self, compute: Callable, default):
+        """`compute(self)` once per module, shared by the rules that ask."""
+        return self.ev.memo(compute, self.relpath, lambda: compute(self), default)
+
+    # -- values -----------------------------------------------------------------------------
+
+    def values(self, expr, qualname: str, module: str | None = None) -> frozenset:
+        """The abstract values an expression of a function may have."""
+        return self.ev.eval(expr, (module or self.relpath, qualname))
+
+    def binding_values(self, qualname: str, name: str, binding) -> frozenset:
+        return self.ev.binding_value(self.relpath, qualname, name, binding)
+
+    def defining_function(self, qualname: str, name: str) -> str | None:
+        """The function (this one or one it is nested in) whose scope binds `name`."""
+        return self.ev.defining_function(self.relpath, qualname, name)
+
+    def targets(self, qualname: str, call: Call, module: str | None = None) -> list:
+        """What a call may call: [(value, offset)], project functions, classes and library names."""
+        return self.ev.targets(call, (module or self.relpath, qualname))
 
     def callee(self, qualname: str, call: Call) -> str | None:
         """The canonical name of the library function or class a call calls, when every
@@ -81,17 +158,180 @@ class ModuleContext:
                 return None
         return names.pop() if len(names) == 1 else None
 
-    def values(self, expr, qualname: str) -> frozenset:
-        return self.ev.eval(expr, (self.relpath, qualname))
-
     def bind(self, qualname: str, call: Call, params: tuple) -> BoundArgs:
         return self.ev.bind(call, (self.relpath, qualname), params)
 
-    def site(self, call: Call) -> tuple:
-        return (self.relpath, call.span.line, call.span.col)
+    def callers(self, qualname: str, module: str | None = None) -> list:
+        """[(module, qualname, call index, call)] of the project's calls of a function."""
+        return self.ev.callers(module or self.relpath, qualname)
 
-    def frequency(self, qualname: str, call: Call) -> str:
-        return self.training.frequency(self.relpath, qualname, call)
+    def derived_from(self, qualname: str, sources: set[int]) -> tuple[set[int], set[str]]:
+        """(call indexes, local names) of a function whose tensors are computed from the
+        calls in `sources`, through tensor operations only."""
+        return derived(self.ev, self.relpath, qualname, sources)
+
+    # -- classes ----------------------------------------------------------------------------
+
+    def class_summary(self, qualname: str, module: str | None = None):
+        return self.ev.class_summary(module or self.relpath, qualname)
+
+    def class_chain(self, qualname: str, module: str | None = None) -> list:
+        """(module, qualname) of a class and its project base classes, in lookup order."""
+        return self.ev.class_chain(module or self.relpath, qualname)[0]
+
+    def library_bases(self, qualname: str, module: str | None = None) -> frozenset:
+        """The canonical names of the library classes a project class derives from."""
+        return self.ev.externals_of(module or self.relpath, qualname)
+
+    def is_nn_module_class(self, qualname: str, module: str | None = None) -> bool:
+        return self.ev.is_nn_module_class(module or self.relpath, qualname)
+
+    def find_method(self, class_qualname: str, name: str, module: str | None = None):
+        """The `Function` value of a method, looked up through the class's bases."""
+        return self.ev.find_method(module or self.relpath, class_qualname, name)
+
+    def dataset_traits(self, qualname: str, module: str | None = None) -> frozenset:
+        return class_traits(self.ev, module or self.relpath, qualname)
+
+    # -- devices ----------------------------------------------------------------------------
+
+    def move_target(self, qualname: str, call: Call, module: str | None = None) -> str | None:
+        """Where a move sends a tensor or model: "cuda", "accel", "cpu", "meta" or None
+        (unknown) for `.to(...)`, `.cuda()` and `.type(torch.cuda.X)`; None for any other call."""
+        method = expr.method(call)
+        frame = (module or self.relpath, qualname)
+        if method == "cuda":
+            return "cuda"
+        if method == "type":
+            return self.ev.tensor_type_device(call, frame)
+        if method == "to":
+            return self.ev.move_device(call, frame)
+        return None
+
+    def is_accelerator_move(self, qualname: str, call: Call, module: str | None = None) -> bool:
+        """`.to(device)` with a device that is not the CPU (or meta), `.cuda()`, `.type(torch.cuda.X)`."""
+        return self.move_target(qualname, call, module) not in (None, "cpu", "meta")
+
+    def device_kind(self, values: frozenset, strict: bool = False) -> str | None:
+        """The device kind the values name ("cuda", "accel", "cpu", ...), None if unknown."""
+        return self.ev.device_kind(values, strict=strict)
+
+    def spelled_like_device(self, expr_) -> bool:
+        """`device`, `args.device`, `self.device`: named like a device."""
+        return self.ev.spelled_like_device(expr_)
+
+    # -- loaders ----------------------------------------------------------------------------
+
+    def loader_class(self, site) -> str | None:
+        """The loader class a call at `site` builds (torch's DataLoader, a subclass, a wrapper)."""
+        return self.ev.loader_class(site)
+
+    def loader_arguments(self, site) -> BoundArgs | None:
+        return self.ev.loader_arguments(site)
+
+    def loader_consumers(self, site) -> list:
+        """Where the batches of the loader built at `site` are used (`Consumer`s)."""
+        return self.training.consumers(site)
+
+    def loader_traits(self, site) -> frozenset:
+        return loader_traits(self.training, site)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def frequency(self, qualname: str, call: Call) -> Frequency:
+        """How often a call runs: per training step, per batch of another data loop
+        (evaluation), every k steps, per epoch, or once."""
+        training = self.training
+        roles = training.loop_roles(self.relpath, qualname)
+        loop_roles = {roles.get(loop) for loop in call.loops}
+        per_step_function = (self.relpath, qualname) in training.per_step_functions()
+        if not (loop_roles & {STEP, DATA} or per_step_function):
+            return Frequency.PER_EPOCH if EPOCH in loop_roles else Frequency.ONCE
+        if training.gated(self.relpath, qualname, call):
+            return Frequency.EVERY_K
+        return Frequency.PER_STEP if STEP in loop_roles or per_step_function else Frequency.PER_BATCH
+
+    def runs_per_step(self, qualname: str) -> bool:
+        """Does the whole function run per step (or per batch): called from a step or data
+        loop, a framework's per-step hook, `forward()` of a model trained per step?"""
+        return (self.relpath, qualname) in self.training.per_step_functions()
+
+    def runs_per_training_step(self, qualname: str, call) -> bool:
+        """Does this call (or `if`/`assert` use) run once per training step or more often,
+        not gated? (Evaluation loops do not count.)"""
+        return self.training.runs_per_training_step(self.relpath, qualname, call)
+
+    def loop_roles(self, qualname: str, module: str | None = None) -> dict:
+        """{loop index: STEP | EPOCH | DATA} for the loops of a function that have a role."""
+        return self.training.loop_roles(module or self.relpath, qualname)
+
+    def is_step_call(self, qualname: str, call: Call) -> bool:
+        """`loss.backward()`, `optimizer.step()` and their framework spellings, or a call of a
+        function that performs a step."""
+        return self.training.is_step_call(self.relpath, qualname, call)
+
+    def on_training_path(self, qualname: str, module: str | None = None) -> bool:
+        """Is the function part of a program that trains (it trains, or leads to training)?"""
+        return self.training.in_training_program(module or self.relpath, qualname)
+
+    def trains(self, qualname: str, module: str | None = None) -> bool:
+        """Does the function run a training loop, or perform a training step itself?"""
+        module = module or self.relpath
+        return self.training.trains_in_loop(module, qualname) or self.training.trains_once(module, qualname)
+
+    def module_trains(self, module: str | None = None) -> bool:
+        """Does some function of the module train (a loop, or a framework's fit/run)?"""
+        return self.training.module_trains(module or self.relpath)
+
+    def callees(self, qualname: str, call: Call, module: str | None = None) -> list:
+        """The project functions a call may run (`Function` values)."""
+        return self.training.callees(module or self.relpath, qualname, call)
+
+    def called_in_a_loop(self, qualname: str, module: str | None = None) -> bool:
+        return self.training.called_in_a_loop(module or self.relpath, qualname)
+
+    def accelerator_evidence(self, qualname: str) -> str | None:
+        """"cuda", "accel" or None: does the training code around this function use an
+        accelerator (the evidence for its hot loops)?"""
+        return self.training.hot_evidence(self.relpath, qualname)
+
+    def models_trained_here(self) -> list:
+        """[(model value, qualname, evidence)] for the models this module trains."""
+        return self.training.models_trained_in(self.relpath)
+
+    def trained_models_built_here(self) -> list:
+        """[(site, (model value, training contexts))] for the models built in this module
+        and trained somewhere in the project; a context is (module, qualname, evidence)."""
+        return self.training.trained_models_built_in(self.relpath)
+
+    def placed_model_sites(self) -> dict:
+        """The sites of the models that some code moves to a device."""
+        return self.training.placed_models()
+
+    def built_in_lightning_module(self, site) -> bool:
+        """Is the model built inside a LightningModule (which Lightning places)?"""
+        return self.training.built_in_lightning_module(site)
+
+    def has_parameters(self, value) -> bool:
+        return self.training.has_parameters(value)
+
+    # -- autograd ---------------------------------------------------------------------------
+
+    def grad_enabled(self, qualname: str, call: Call) -> bool:
+        """Does the call run with grad enabled (no `no_grad` around it, in it or its callers)?"""
+        return grad.grad_enabled(self.ev, self.relpath, qualname, call)
+
+    def function_grad_mode(self, qualname: str, module: str | None = None) -> str | None:
+        """GRAD_OFF, GRAD_ON, ... when a decorator sets the grad mode for the whole function."""
+        return grad.function_mode(self.ev, module or self.relpath, qualname)
+
+    def with_turns_grad_off(self, qualname: str, module: str | None = None) -> bool:
+        """Does a `with` in the function turn grad off (`with torch.no_grad():`)?"""
+        function = self.function(qualname, module)
+        frame = (module or self.relpath, qualname)
+        return any(grad.context_mode(self.ev, context, frame) == GRAD_OFF for with_ in function.withs for context in with_.contexts)
+
+    # -- the result of a call ---------------------------------------------------------------
 
     def binding_of_call(self, qualname: str, index: int) -> tuple[str, Binding] | None:
         """The name a call's result is assigned to in its function: `x = f(...)`, also
@@ -105,10 +345,9 @@ class ModuleContext:
             for position, call in enumerate(function.calls):
                 if position in wanted:
                     continue
-                func = call.func
-                chained = func[0] == "a" and func[1][0] == "c" and func[1][1] in wanted
+                chained = expr.chained_on(call, wanted) is not None
                 wrapped = (
-                    bool(call.args) and call.args[0][0] == "c" and call.args[0][1] in wanted
+                    expr.first_argument_result(call) in wanted
                     and self.callee(qualname, call) in api.MODULE_WRAPPERS | api.PASS_THROUGH
                 )
                 if chained or wrapped:
@@ -116,15 +355,30 @@ class ModuleContext:
                     changed = True
         for name, bindings in function.bindings.items():
             for binding in bindings:
-                if binding.kind == "assign" and binding.value[0] == "c" and binding.value[1] in wanted:
+                if binding.kind == "assign" and expr.result_of(binding.value) in wanted:
                     return name, binding
         if function.owner is not None:
             info = self.summary.classes.get(function.owner)
             for attr, entries in (info.self_attrs.items() if info is not None else ()):
                 for method, binding in entries:
-                    if method == qualname and binding.value[0] == "c" and binding.value[1] in wanted:
+                    if method == qualname and expr.result_of(binding.value) in wanted:
                         return f"self.{attr}", binding
         return None
+
+
+class Frequency(StrEnum):
+    """How often a line runs, inside the training program."""
+
+    ONCE = "once"
+    PER_EPOCH = "per-epoch"
+    PER_STEP = "per-step"  # every training step (or more often)
+    PER_BATCH = "per-batch"  # every batch of a data loop that is not a training step (evaluation)
+    EVERY_K = "every-k"  # under a guard inside a step or batch loop: every k steps, a flag, once
+
+    @property
+    def hot(self) -> bool:
+        """Per step or per batch, ungated."""
+        return self in (Frequency.PER_STEP, Frequency.PER_BATCH)
 
 
 def is_test_path(relpath: str) -> bool:
@@ -136,21 +390,7 @@ def is_test_path(relpath: str) -> bool:
     )
 
 
-def expr_text(expr) -> str | None:
-    """Source-like text of a simple expression (names, attributes, constants)."""
-    tag = expr[0]
-    if tag == "n":
-        return expr[1]
-    if tag == "a":
-        head = expr_text(expr[1])
-        return f"{head}.{expr[2]}" if head else None
-    if tag == "k":
-        value = expr[1]
-        if isinstance(value, str):
-            return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return repr(value)
-    return None
+expr_text = expr.source_text
 
 
-__all__ = ["ModuleContext", "Semantics", "UNKNOWN", "expr_text"]
+__all__ = ["Frequency", "ModuleContext", "Semantics", "UNKNOWN", "expr_text"]
