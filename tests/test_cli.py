@@ -297,8 +297,11 @@ def test_rule_and_rules_commands(tmp_path):
     bad = run("rule", "TL999", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown rule `TL999`" in err(bad)
     listing = json.loads(out(run("rules", "--output-format", "json", cwd=tmp_path)))
-    assert [r["code"] for r in listing] == ["TL101", "TL102", "TL103", "TL104", "TL105", "TL201", "TL202", "TL203", "TL204", "TL301", "TL302", "TL303", "TL401", "TL402", "TL403", "TL404"]
-    assert [r["code"] for r in listing if not r["default"]] == ["TL103"]
+    from torchlint.rules import all_rules
+    from torchlint.rules.base import Default
+
+    assert [r["code"] for r in listing] == [rule.code for rule in all_rules()]
+    assert [r["code"] for r in listing if not r["default"]] == [rule.code for rule in all_rules() if rule.default is Default.OPT_IN]
 
 
 def test_version(tmp_path):

@@ -29,6 +29,7 @@ from torchlint.runner import FileOutcome
 from torchlint.output import (
     concise_line, github_lines, report_order, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
 )
+from torchlint.docs import rule_url
 from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
 from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
@@ -642,7 +643,7 @@ def rules_command(output_format: str) -> None:
     if output_format == "json":
         rows = [
             {"code": r.code, "name": r.name, "summary": r.summary, "default": r.enabled_by_default,
-             "fix": r.fix_availability, "url": r.url()}
+             "fix": r.fix_availability, "url": rule_url(r)}
             for r in rules
         ]
         click.echo(json.dumps(rows, indent=2))

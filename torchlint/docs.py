@@ -20,6 +20,14 @@ def page_path(rule: type[Rule]) -> Path:
     return pages_directory() / f"{rule.code}-{rule.name}.md"
 
 
+def rule_url(rule: type[Rule], docs_url: str | None = None) -> str:
+    """Where the rule's page is: the `docs-url` setting (`{code}` and `{name}` filled in),
+    else the page shipped with the package, as a file URI (a page that exists)."""
+    if docs_url:
+        return docs_url.format(code=rule.code, name=rule.name)
+    return page_path(rule).absolute().as_uri()
+
+
 @dataclass
 class Page:
     title: str

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from torchlint.fixes import DISPLAY_ONLY, Fix, LineIndex  # noqa: F401  (LineIndex: re-exported for the fixer)
 from torchlint.rules import all_rules
+from torchlint.docs import rule_url
 from torchlint.rules.base import Finding, Rule
 from torchlint.settings import RuleOptions
 
@@ -184,7 +185,7 @@ def lint_module(semantics, relpath: str, filename: str, rules: list[Rule], sourc
                 column=span.col + 1,
                 end_row=span.end_line,
                 end_column=span.end_col + 1,
-                url=rule.url(getattr(rule.options, "docs_url", None)),
+                url=rule_url(rule, getattr(rule.options, "docs_url", None)),
                 fix=_fix_dict(fix) if fix is not None else None,
             )
         )

@@ -8,9 +8,19 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Callable
 
-SAFE, UNSAFE, DISPLAY_ONLY = "safe", "unsafe", "display-only"
+
+class Applicability(StrEnum):
+    """How far a fix can be trusted (ruff's terms). A str, so JSON and SARIF show its value."""
+
+    SAFE = "safe"  # the fixed program computes the same: `fix --apply` writes it
+    UNSAFE = "unsafe"  # may change results: written only with `--unsafe-fixes`
+    DISPLAY_ONLY = "display-only"  # shown as advice, never written
+
+
+SAFE, UNSAFE, DISPLAY_ONLY = Applicability.SAFE, Applicability.UNSAFE, Applicability.DISPLAY_ONLY
 
 
 def _parents_of(tree) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, import_edit, module_alias, name_is_free
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
@@ -16,7 +16,9 @@ class DataloaderNoWorkers(Rule):
     code = "TL101"
     name = "dataloader-no-workers"
     summary = "DataLoader without worker processes in accelerator training"
-    fix_availability = "unsafe, guarded"
+    fixes = (UNSAFE,)
+    fix_scope = "opt-in with `--unsafe-fixes` (see Fix safety)"
+    effect = Effect.ANY_DEVICE
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

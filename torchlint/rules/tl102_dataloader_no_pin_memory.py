@@ -6,7 +6,7 @@ from typing import Iterator
 
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
@@ -18,7 +18,8 @@ class DataloaderNoPinMemory(Rule):
     code = "TL102"
     name = "dataloader-no-pin-memory"
     summary = "DataLoader feeding CUDA without pinned memory"
-    fix_availability = "safe"
+    fixes = (SAFE,)
+    effect = Effect.GPU_ONLY
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

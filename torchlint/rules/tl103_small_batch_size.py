@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Default, Effect, Finding, Rule
 from torchlint.rules.loaders import loader_calls
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
@@ -18,10 +18,11 @@ class SmallBatchSize(Rule):
     code = "TL103"
     name = "small-batch-size"
     summary = "Training DataLoader with a very small batch size"
+    effect = Effect.ANY_DEVICE
     no_fix_reason = "no automatic fix: a larger batch changes the optimisation"
     # On public repositories half of its findings were batch sizes a method prescribes
     # (batch 1 for image translation, memory-bound super-resolution): opt-in.
-    enabled_by_default = False
+    default = Default.OPT_IN
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

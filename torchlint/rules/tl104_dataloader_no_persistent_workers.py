@@ -7,7 +7,7 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
@@ -21,7 +21,9 @@ class DataloaderNoPersistentWorkers(Rule):
     code = "TL104"
     name = "dataloader-no-persistent-workers"
     summary = "DataLoader with workers re-created at every pass (no persistent_workers=True)"
-    fix_availability = "unsafe"
+    fixes = (UNSAFE,)
+    fix_scope = "(see Fix safety)"
+    effect = Effect.ANY_DEVICE
     no_fix_reason = "no automatic fix: the loader is not torch's DataLoader, or torch is older than 1.7"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, with_keyword
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import Frequency, ModuleContext
 from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
@@ -20,7 +20,8 @@ class BlockingHostToDeviceCopy(Rule):
     code = "TL105"
     name = "blocking-host-to-device-copy"
     summary = "Batch from a pinned DataLoader copied to the device without non_blocking=True"
-    fix_availability = "safe"
+    fixes = (SAFE,)
+    effect = Effect.GPU_ONLY
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test or not ctx.project_fact(_pins_memory, False):

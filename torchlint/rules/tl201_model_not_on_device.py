@@ -6,7 +6,7 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix
 from torchlint.project.summary import Binding
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.training import STEP
@@ -17,7 +17,9 @@ class ModelNotOnDevice(Rule):
     code = "TL201"
     name = "model-not-on-device"
     summary = "Model trained in a loop but never moved to the device"
-    fix_availability = "safe, guarded"
+    fixes = (SAFE,)
+    fix_scope = "where the device variable and moved inputs are known"
+    effect = Effect.GPU_ONLY
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

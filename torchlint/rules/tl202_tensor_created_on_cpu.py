@@ -7,7 +7,7 @@ from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, UNSAFE, Fix, with_keyword
 from torchlint.project.summary import Call
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import api, expr
 from torchlint.semantic.chains import chain_end, is_self_transform
 from torchlint.semantic.context import ModuleContext
@@ -21,7 +21,9 @@ class TensorCreatedOnCpu(Rule):
     code = "TL202"
     name = "tensor-created-on-cpu"
     summary = "Tensor filled on the CPU every step, then copied to the device"
-    fix_availability = "safe or unsafe"
+    fixes = (SAFE, UNSAFE)
+    fix_scope = "by factory (safe for deterministic factories, unsafe for random ones)"
+    effect = Effect.GPU_ONLY
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

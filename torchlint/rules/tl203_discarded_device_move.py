@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Tensor
@@ -17,7 +17,9 @@ class DiscardedDeviceMove(Rule):
     code = "TL203"
     name = "discarded-device-move"
     summary = "Result of a tensor's .to()/.cuda() is thrown away"
-    fix_availability = "safe, plain names"
+    fixes = (SAFE,)
+    fix_scope = "for plain names"
+    effect = Effect.GPU_ONLY
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         for qualname, _, call in ctx.calls():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, Fix
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.values import Tup
@@ -21,6 +21,7 @@ class DataParallel(Rule):
     code = "TL204"
     name = "dataparallel"
     summary = "nn.DataParallel used for training (DistributedDataParallel is faster)"
+    effect = Effect.ANY_DEVICE
     no_fix_reason = "no automatic fix: moving to DistributedDataParallel changes how the script is launched"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

@@ -7,7 +7,7 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Edit, Fix, name_is_free
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 from torchlint.semantic.grad import OFF as GRAD_OFF
@@ -39,8 +39,10 @@ class HostSyncInStep(Rule):
     code = "TL301"
     name = "host-sync-in-step"
     summary = "Host waits for the GPU at every training step (.item(), .cpu(), print, if on a tensor)"
+    fixes = (SAFE,)
+    fix_scope = "for running totals of `.item()` (see Fix safety); other syncs are reported with where to move them"
+    effect = Effect.GPU_ONLY
     no_fix_reason = "no automatic fix: move the sync into the logging branch, or keep the value on the device"
-    fix_availability = "safe, running totals"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

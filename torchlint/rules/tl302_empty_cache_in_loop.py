@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Edit, Fix
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 
@@ -17,7 +17,9 @@ class EmptyCacheInLoop(Rule):
     code = "TL302"
     name = "empty-cache-in-loop"
     summary = "torch.cuda.empty_cache() runs every step"
-    fix_availability = "unsafe, direct loop body"
+    fixes = (UNSAFE,)
+    fix_scope = "opt-in with `--unsafe-fixes` (see Fix safety)"
+    effect = Effect.GPU_ONLY
     no_fix_reason = "no automatic fix: the call is not directly in the loop that runs it"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
 
@@ -25,6 +25,7 @@ class DebugModeLeftOn(Rule):
     code = "TL303"
     name = "debug-mode-left-on"
     summary = "Anomaly detection or the autograd profiler left on around training"
+    effect = Effect.ANY_DEVICE
     no_fix_reason = "no automatic fix: remove the call, or put it behind a flag"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

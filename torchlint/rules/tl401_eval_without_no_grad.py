@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.chains import readers_of
 from torchlint.semantic.context import ModuleContext
@@ -23,7 +23,9 @@ class EvalWithoutNoGrad(Rule):
     code = "TL401"
     name = "eval-without-no-grad"
     summary = "Evaluation loop runs the model with autograd recording"
-    fix_availability = "safe, evaluation functions"
+    fixes = (SAFE,)
+    fix_scope = "on evaluation functions (see Fix safety)"
+    effect = Effect.ANY_DEVICE
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:
         if ctx.is_test:

@@ -8,7 +8,7 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Edit, Fix, torch_reference
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.setup import training_loops
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
@@ -33,6 +33,9 @@ class NoMixedPrecision(Rule):
     code = "TL402"
     name = "no-mixed-precision"
     summary = "GPU training in float32 with no mixed precision anywhere in the project"
+    fixes = (UNSAFE,)
+    fix_scope = "for a plain block of assignments that computes the loss (see Fix safety)"
+    effect = Effect.GPU_ONLY
     no_fix_reason = "no automatic fix: wrap the forward pass and loss in `torch.autocast`"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

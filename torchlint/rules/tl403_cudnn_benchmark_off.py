@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, torch_reference
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.setup import convolution_dims, project_convolution_dims, training_loops
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
@@ -23,7 +23,9 @@ class CudnnBenchmarkOff(Rule):
     code = "TL403"
     name = "cudnn-benchmark-off"
     summary = "Convolutional network trained without torch.backends.cudnn.benchmark = True"
-    fix_availability = "unsafe"
+    fixes = (UNSAFE,)
+    fix_scope = "(see Fix safety)"
+    effect = Effect.GPU_ONLY
     no_fix_reason = "no automatic fix: set `benchmark=True` on the Trainer"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

@@ -7,7 +7,7 @@ import re
 from typing import Iterator
 
 from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, keyword_value_node, with_keyword
-from torchlint.rules.base import Finding, Rule
+from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import Frequency, ModuleContext
 from torchlint.semantic.values import Instance, Optimizer, TorchModule
@@ -20,7 +20,9 @@ class ZeroGradWithoutSetToNone(Rule):
     code = "TL404"
     name = "zero-grad-without-set-to-none"
     summary = "zero_grad() zero-fills gradients every step (torch < 2.0 default)"
-    fix_availability = "unsafe"
+    fixes = (UNSAFE,)
+    fix_scope = "(see Fix safety)"
+    effect = Effect.TORCH_1_ONLY
     no_fix_reason = "no automatic fix: `set_to_none` needs torch 1.7 or newer"
 
     def check(self, ctx: ModuleContext) -> Iterator[Finding]:

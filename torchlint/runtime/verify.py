@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from torchlint.fixer import applicable, fix_source, read_file
-from torchlint.rules.base import Rule
+from torchlint.rules import all_rules
+from torchlint.rules.base import Effect, Rule
 
-# Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
-GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL402", "TL403"}
-# Rules whose fix only changes behaviour on torch before 2.0 (defaults that changed there).
-TORCH_1_ONLY_EFFECT = {"TL404"}
+# Rules whose effect needs an accelerator to show (on the CPU their speedup means nothing),
+# and rules whose fix only changes behaviour on torch before 2.0: each rule declares it.
+GPU_ONLY_EFFECT = frozenset(rule.code for rule in all_rules() if rule.effect is Effect.GPU_ONLY)
+TORCH_1_ONLY_EFFECT = frozenset(rule.code for rule in all_rules() if rule.effect is Effect.TORCH_1_ONLY)
 
 
 @dataclass
