@@ -238,6 +238,32 @@ def with_keyword(call, name: str, value_code: str):
     return call.with_changes(args=[*args[:-1], last, new])
 
 
+def keyword_fix(view: "SourceView", span, keyword: str, value: str, applicability: str, message: str, *,
+                given: bool = False, position: int = 0, extra: list | tuple = (), fallback: str | None = None) -> Fix:
+    """A fix that sets `keyword=value` on the call at `span`: replaces the argument given by
+    keyword or at `position` (`given`), or adds the keyword. Its libcst edit is built only
+    when the output shows it; a call libcst cannot place is shown (with `fallback`, else
+    `message`), not applied."""
+
+    def build() -> Fix:
+        shown = Fix(DISPLAY_ONLY, fallback or message)
+        node = view.call_node(span)
+        if node is None:
+            return shown
+        if given:
+            import libcst as cst
+
+            target = argument_node(node, keyword, position)
+            edit = view.replace_node(target, cst.parse_expression(value)) if target is not None else None
+        else:
+            edit = view.replace_node(node, with_keyword(node, keyword, value))
+        if edit is None:
+            return shown
+        return Fix(applicability, message, [edit, *extra])
+
+    return Fix(applicability, message, build=build)
+
+
 def argument_node(call, name: str, position: int):
     """The value node of an argument given by keyword `name` or at `position`."""
     found = keyword_value_node(call, name)

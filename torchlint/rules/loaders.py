@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torchlint.fixes import DISPLAY_ONLY, Fix, argument_node, with_keyword
+from torchlint.fixes import Fix, keyword_fix
 from torchlint.project.summary import Call
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
@@ -73,19 +73,5 @@ def set_loader_keyword(ctx: ModuleContext, loader: LoaderCall, keyword: str, pos
     keyword or at `position` (`given`), or adds the keyword. Its libcst edit is built only
     when the output shows it; a call libcst cannot place is shown, not applied."""
 
-    def build() -> Fix:
-        node = ctx.source.call_node(loader.call.span)
-        if node is None:
-            return Fix(DISPLAY_ONLY, message)
-        if given:
-            import libcst as cst
-
-            target = argument_node(node, keyword, position)
-            edit = ctx.source.replace_node(target, cst.parse_expression(value)) if target is not None else None
-        else:
-            edit = ctx.source.replace_node(node, with_keyword(node, keyword, value))
-        if edit is None:
-            return Fix(DISPLAY_ONLY, message)
-        return Fix(applicability, message, [edit, *imports])
-
-    return Fix(applicability, message, build=build)
+    return keyword_fix(ctx.source, loader.call.span, keyword, value, applicability, message,
+                       given=given, position=position, extra=imports)

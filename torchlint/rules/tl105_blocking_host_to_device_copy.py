@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, with_keyword
+from torchlint.fixes import SAFE, Fix, keyword_fix
 from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import Frequency, ModuleContext
@@ -62,18 +62,7 @@ class BlockingHostToDeviceCopy(Rule):
             )
 
     def _fix(self, ctx: ModuleContext, call) -> Fix:
-        message = "Add `non_blocking=True`"
-
-        def build() -> Fix:
-            node = ctx.source.call_node(call.span)
-            if node is None:
-                return Fix(DISPLAY_ONLY, message)
-            edit = ctx.source.replace_node(node, with_keyword(node, "non_blocking", "True"))
-            if edit is None:
-                return Fix(DISPLAY_ONLY, message)
-            return Fix(SAFE, message, [edit])
-
-        return Fix(SAFE, message, build=build)
+        return keyword_fix(ctx.source, call.span, "non_blocking", "True", SAFE, "Add `non_blocking=True`")
 
 
 def _pins_memory(ctx: ModuleContext) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, keyword_value_node, with_keyword
+from torchlint.fixes import DISPLAY_ONLY, UNSAFE, Fix, keyword_fix
 from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import api, expr
 from torchlint.semantic.context import Frequency, ModuleContext
@@ -63,23 +63,7 @@ class ZeroGradWithoutSetToNone(Rule):
         # Unsafe: a parameter whose gradient is None is skipped by the optimizer (no
         # weight decay or momentum step for it), where a zero gradient was applied.
         unsafe = message + " (optimizers skip parameters without a gradient)"
-
-        def build() -> Fix:
-            import libcst as cst
-
-            node = ctx.source.call_node(call.span)
-            if node is None:
-                return Fix(DISPLAY_ONLY, message)
-            if given is not None:
-                value = keyword_value_node(node, "set_to_none") or (node.args[0].value if node.args else None)
-                edit = ctx.source.replace_node(value, cst.Name("True")) if value is not None else None
-            else:
-                edit = ctx.source.replace_node(node, with_keyword(node, "set_to_none", "True"))
-            if edit is None:
-                return Fix(DISPLAY_ONLY, message)
-            return Fix(UNSAFE, unsafe, [edit])
-
-        return Fix(UNSAFE, unsafe, build=build)
+        return keyword_fix(ctx.source, call.span, "set_to_none", "True", UNSAFE, unsafe, given=given is not None, fallback=message)
 
 
 def _zeroes_parameters(ctx: ModuleContext, qualname: str, receiver) -> bool:
