@@ -47,9 +47,11 @@ def test_flags_context_managers_around_the_training_loop(lint):
     assert findings(lint, source) == [5, 11]
 
 
-def test_flags_lightning_trainer_with_detect_anomaly(lint):
-    source = """
-    import lightning as L
+@pytest.mark.parametrize("package", ["lightning as L", "pytorch_lightning as L"])
+def test_flags_lightning_trainer_with_detect_anomaly(lint, package):
+    # Both package names resolve to the trainers of the one list in semantic.api.
+    source = f"""
+    import {package}
     trainer = L.Trainer(accelerator="gpu", detect_anomaly=True)
     trainer.fit(model, loader)
     """

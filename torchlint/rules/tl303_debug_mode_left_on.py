@@ -7,7 +7,7 @@ import re
 from typing import Iterator
 
 from torchlint.rules.base import Effect, Finding, Rule
-from torchlint.semantic import expr
+from torchlint.semantic import api, expr
 from torchlint.semantic.context import ModuleContext
 
 SET_ANOMALY = frozenset(("torch.autograd.set_detect_anomaly", "torch.autograd.anomaly_mode.set_detect_anomaly"))
@@ -16,7 +16,6 @@ PROFILERS = frozenset((
     "torch.autograd.profiler.profile", "torch.autograd.profiler.emit_nvtx", "torch.autograd.profiler_legacy.profile",
     "torch.autograd.profile",
 ))
-LIGHTNING_TRAINERS = frozenset(("lightning.pytorch.Trainer", "lightning.Trainer"))
 # Files and functions whose purpose is debugging or profiling keep their tools on.
 _PURPOSE = re.compile(r"(?i)(profil|benchmark|bench_|debug|nvtx|trace)")
 
@@ -56,7 +55,7 @@ class DebugModeLeftOn(Rule):
                 if not self._around_training(ctx, qualname, call, context=True):
                     continue
                 what = f"`{callee}()`"
-            elif callee in LIGHTNING_TRAINERS:
+            elif callee in api.LIGHTNING_TRAINERS:
                 if not _literally(ctx, frame, call, None, "detect_anomaly", True):
                     continue
                 what = "`Trainer(detect_anomaly=True)`"
