@@ -31,7 +31,7 @@ class EmptyCacheInLoop(Rule):
             callee = ctx.callee(qualname, call)
             if callee not in EMPTY_CACHE:
                 continue
-            if _conditional(ctx, qualname, call):
+            if ctx.is_conditional(qualname, call):
                 continue  # under a condition: memory management for some inputs, not every step
             if not ctx.frequency(qualname, call).hot:
                 continue  # per epoch, per validation, every k steps, or once
@@ -70,18 +70,6 @@ class EmptyCacheInLoop(Rule):
             return Fix(UNSAFE, message + " (peak memory changes)", [removal, after])
 
         return Fix(UNSAFE, message + " (peak memory changes)", build=build)
-
-
-def _conditional(ctx: ModuleContext, qualname: str, call) -> bool:
-    """Is the call under an `if`/`except` inside the step: between it and the training or
-    evaluation loop around it, or anywhere in a function that runs per step?"""
-    if call.branch:
-        return True
-    function = ctx.function(qualname)
-    roles = ctx.loop_roles(qualname)
-    hot = [position for position, loop in enumerate(call.loops) if roles.get(loop)]
-    inner = call.loops[hot[-1] + 1 :] if hot else call.loops
-    return any(function.loops[loop].branch for loop in inner)
 
 
 def _call_text(line: str, call) -> str:

@@ -247,9 +247,25 @@ class ModuleContext:
         per_step_function = (self.relpath, qualname) in training.per_step_functions()
         if not (loop_roles & {STEP, DATA} or per_step_function):
             return Frequency.PER_EPOCH if EPOCH in loop_roles else Frequency.ONCE
-        if training.gated(self.relpath, qualname, call):
+        if self.is_guarded(qualname, call):
             return Frequency.EVERY_K
         return Frequency.PER_STEP if STEP in loop_roles or per_step_function else Frequency.PER_BATCH
+
+    def is_guarded(self, qualname: str, call: Call) -> bool:
+        """Is the call under a guard inside its step or data loop: every k steps, a flag,
+        the first iteration, an `except`?"""
+        return self.training.gated(self.relpath, qualname, call)
+
+    def is_conditional(self, qualname: str, call: Call) -> bool:
+        """Is the call under any `if`/`else`/`except` inside the step: between it and the
+        training or evaluation loop around it (or anywhere in a function run per step)?"""
+        if call.branch:
+            return True
+        function = self.function(qualname)
+        roles = self.loop_roles(qualname)
+        hot = [position for position, loop in enumerate(call.loops) if roles.get(loop)]
+        inner = call.loops[hot[-1] + 1 :] if hot else call.loops
+        return any(function.loops[loop].branch for loop in inner)
 
     def runs_per_step(self, qualname: str) -> bool:
         """Does the whole function run per step (or per batch): called from a step or data
