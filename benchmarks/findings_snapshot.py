@@ -7,9 +7,9 @@ For a refactoring that must not change behaviour: run it once with the code befo
 with the code after, then `diff` the two files. For each ROOT (a repository, a fixture
 directory) it records, as a user would run it from inside ROOT:
 
-- `check --select ALL --no-cache --isolated --output-format json .` (notebooks included),
+- `check --select ALL --no-cache --isolated -j 1 --output-format json .` (notebooks included),
   one finding a line with its location, code, message, fix applicability and edits;
-- `fix --select ALL --unsafe-fixes --no-cache --isolated .`: the diff of every fix, safe
+- `fix --select ALL --unsafe-fixes --no-cache --isolated -j 1 .`: the diff of every fix, safe
   and unsafe.
 
 `--torchlint DIR` runs the torchlint found in DIR (a checkout of another commit: a git
@@ -44,7 +44,9 @@ def _finding_line(finding: dict) -> str:
 
 def snapshot(root: Path, torchlint_dir: Path | None) -> list[str]:
     lines = [f"### {root.name}"]
-    common = ["--select", "ALL", "--no-cache", "--isolated"]
+    # One job: `fix` on several files of a project is not deterministic with a pool (the
+    # files fixed in one pass change the project-wide facts of the next).
+    common = ["--select", "ALL", "--no-cache", "--isolated", "-j", "1"]
     checked = _run(["check", *common, "--exit-zero", "--output-format", "json", "."], root, torchlint_dir)
     lines.append(f"check exit {checked.returncode}")
     try:
