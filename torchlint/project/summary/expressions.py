@@ -12,7 +12,7 @@ from torchlint.project.summary.model import UNKNOWN_EXPR, Call, Expr, Loop
 _CUDA_STRING = re.compile(r"^\s*cuda\b")
 _MPS_STRING = re.compile(r"^\s*mps\b")
 
-_BINOPS = {
+BINOPS = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
     ast.MatMult: "@", ast.Pow: "**", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
     ast.BitAnd: "&", ast.BitXor: "^",
@@ -120,7 +120,7 @@ class ExpressionBuilder:
             operands = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
             for operand, value in zip(operands, right[1] if right[0] == "t" else [right]):
                 self.host_use("format", operand, value)
-        return ["b", _BINOPS.get(type(node.op), "?"), left, right]
+        return ["b", BINOPS.get(type(node.op), "?"), left, right]
 
     def e_Compare(self, node: ast.Compare) -> Expr:
         left = self.expr(node.left)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from torchlint.project.summary.expressions import _BINOPS
+from torchlint.project.summary.expressions import BINOPS
 from torchlint.project.summary.model import UNKNOWN_EXPR, Binding, Expr, Loop, With
 from torchlint.semantic.guards import GATE_EVAL, GATE_EXCEPT, gate_after, gate_of, training_test
 
@@ -66,10 +66,10 @@ class StatementBuilder:
         value = self.expr(node.value)
         self.visit_target(node.target)
         if isinstance(node.target, ast.Name):
-            op = _BINOPS.get(type(node.op), "?")
+            op = BINOPS.get(type(node.op), "?")
             self.bind(node.target.id, ["b", op, ["n", node.target.id], value], "augassign", node)
         elif isinstance(node.target, (ast.Attribute, ast.Subscript)):
-            self.bind_target(node.target, ["b", _BINOPS.get(type(node.op), "?"), UNKNOWN_EXPR, value], "augassign", node)
+            self.bind_target(node.target, ["b", BINOPS.get(type(node.op), "?"), UNKNOWN_EXPR, value], "augassign", node)
 
     def on_Return(self, node: ast.Return) -> None:
         value = self.expr(node.value) if node.value is not None else ["k", None]
