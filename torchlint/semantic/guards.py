@@ -21,15 +21,11 @@ GATE_EVAL = "eval"  # the evaluation-mode path of a module (`if not self.trainin
 GATE_TYPE = "type"  # a branch for one type of value among several
 
 
+# Names of flags that switch on extra work (`if args.debug:`), of checks for what should not
+# happen (`torch.isnan`), of counters (`step % k`), and of the run's configuration (`args.x`).
 _FLAG_WORDS = re.compile(r"(?i)debug|verbose|log|print|profil|vis|plot|save|check|dump|trace|show|sanity")
-
-
 _RARE_CHECKS = frozenset(("isnan", "isinf", "isfinite", "is_nan", "is_inf"))
-
-
 _COUNTER = re.compile(r"(?i)step|iter|idx|index|batch|epoch|count|update|^(?:i|j|k|n|t|it|itr|b|e|ep|T)$")
-
-
 _SETTINGS = re.compile(r"^(args|opt|opts|cfg|config|conf|hparams|hp|flags|FLAGS|params|options|settings)$")
 
 
