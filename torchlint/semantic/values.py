@@ -197,6 +197,14 @@ class Dict:
         return None
 
 
+def merge_entries(entries: list) -> tuple:
+    """Later keys win, as in a dict display."""
+    merged: dict = {}
+    for key, value in entries:
+        merged[key] = value
+    return tuple(merged.items())
+
+
 @dataclass(frozen=True, slots=True)
 class Super:
     """`super()` in a method of the project class `qualname`."""
