@@ -23,8 +23,8 @@ from rich.console import Console
 from torchlint import __version__
 from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
 from torchlint import runner
-from torchlint.engine import Diagnostic, LintError, build_rules, decode_file, decode_source, io_error, read_notebook
-from torchlint.fixer import SourceFile, applicable, write_file
+from torchlint.engine import Diagnostic, build_rules, io_error
+from torchlint.fixer import applicable
 from torchlint.runner import FileOutcome
 from torchlint.output import (
     concise_line, github_lines, report_order, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
@@ -32,6 +32,7 @@ from torchlint.output import (
 from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
 from torchlint.rules import all_rules, rule_by_code_or_name
 from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
+from torchlint.sources import LintError, decode_file, decode_source, encoding_of, read_notebook, write_file
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -348,7 +349,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         [outcome] = outcomes
         text = outcome.text if outcome.error is None and outcome.text else outcome.original
         try:  # in the input's own encoding (a coding declaration, a BOM), as a file would be
-            output = text.encode(_encoding_of(data))
+            output = text.encode(encoding_of(data))
         except UnicodeEncodeError:
             output = data
         sys.stdout.flush()
@@ -366,8 +367,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
             for outcome in outcomes:
                 if outcome.changed and outcome.source is not None and outcome.source.path is not None:
                     try:
-                        write_file(SourceFile(outcome.source.path, outcome.original, _encoding_of(outcome.source.data)), outcome.text,
-                                   expected=outcome.source.data)
+                        write_file(outcome.source, outcome.text, expected=outcome.source.data)
                     except (LintError, OSError) as error:
                         outcome.error = f"not written: {error}"
                         outcome.changed = False
@@ -499,17 +499,6 @@ class _Sources:
         if notebook is None:
             return d.row, d.column, d.end_row, d.end_column
         return (*notebook.file_position(d.cell, d.row, d.column), *notebook.file_position(d.cell, d.end_row, d.end_column))
-
-
-def _encoding_of(data: bytes) -> str:
-    import io
-    import tokenize
-
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError:
-        encoding = "utf-8"
-    return encoding
 
 
 # -- verify ----------------------------------------------------------------------------

@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from torchlint import __version__
-from torchlint.engine import CRASHED, Diagnostic, LintError, io_error, lint_module
+from torchlint.engine import CRASHED, Diagnostic, io_error, lint_module
 from torchlint.project.cache import digest
-from torchlint.project.workspace import SourceFile, Workspace, build_project, group_by_root, open_workspace, summarize_files  # noqa: F401
+from torchlint.project.workspace import Workspace, build_project, group_by_root, open_workspace, summarize_files  # noqa: F401
+from torchlint.sources import LintError, SourceFile
 
 
 @contextmanager

@@ -106,8 +106,9 @@ class TorchlintServer(LanguageServer):
         if state is None:
             state = self.projects[root] = ProjectState(root)
         if not state.walked:
-            from torchlint.project.workspace import SourceFile, _relpath, read_regular
+            from torchlint.project.workspace import _relpath
             from torchlint.runner import walk_project
+            from torchlint.sources import SourceFile, read_regular
 
             for path in walk_project(run.file_filter)(root):
                 try:
@@ -120,7 +121,8 @@ class TorchlintServer(LanguageServer):
     def refresh_from_disk(self, path: Path) -> None:
         """A file changed on disk (saved, created, deleted): read it again where a project
         holds it."""
-        from torchlint.project.workspace import SourceFile, _relpath, read_regular
+        from torchlint.project.workspace import _relpath
+        from torchlint.sources import SourceFile, read_regular
 
         for root, state in self.projects.items():
             if root != path and root not in path.parents:
@@ -135,9 +137,10 @@ class TorchlintServer(LanguageServer):
         """Findings for an open document (its unsaved text, or `text`, in the project
         around it), or None when it is not a file torchlint checks."""
         from torchlint.project.layout import find_root
-        from torchlint.project.workspace import SourceFile, Workspace, _relpath, build_project
+        from torchlint.project.workspace import Workspace, _relpath, build_project
         from torchlint.runner import _lint, pinned_torch
         from torchlint.semantic.context import Semantics
+        from torchlint.sources import SourceFile
 
         path = _path_of(uri)
         if path is None or not path.name.endswith((".py", ".pyi")):

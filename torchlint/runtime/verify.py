@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.fixer import applicable, fix_source, read_file
+from torchlint.fixer import applicable, fix_source
 from torchlint.rules.base import Rule
+from torchlint.sources import read_file
 
 # Rules whose effect needs an accelerator to show: on the CPU their speedup means nothing.
 GPU_ONLY_EFFECT = {"TL102", "TL105", "TL201", "TL202", "TL203", "TL301", "TL302", "TL402", "TL403"}
