@@ -41,8 +41,8 @@ def test_a_crashing_rule_is_reported_and_the_others_still_run():
 
 def test_cli_exits_2_on_internal_errors_and_names_rule_and_file(tmp_path, monkeypatch):
     (tmp_path / "t.py").write_text(SOURCE)
-    real = cli.build_rules
-    monkeypatch.setattr(cli, "build_rules", lambda codes, options: [ExplodingRule(options)] + real(codes, options))
+    real = build_rules
+    monkeypatch.setattr("torchlint.run.build_rules", lambda codes, options: [ExplodingRule(options)] + real(codes, options))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli.main, ["check", "-j", "1", "--output-format", "json", "t.py"])
     assert result.exit_code == 2

@@ -5,7 +5,6 @@ Exit codes: 0 clean, 1 findings, 2 usage, configuration or internal error.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import re
@@ -13,25 +12,23 @@ import signal
 import sys
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from torchlint import __version__
-from torchlint.discovery import DEFAULT_EXCLUDES, FileFilter, discover
-from torchlint import runner
+from torchlint.discovery import discover
 from torchlint.engine import Diagnostic, build_rules, io_error
 from torchlint.fixer import applicable
-from torchlint.runner import FileOutcome
+from torchlint.run import FileOutcome, Run, settings_from_options, split_option
+from torchlint.run import check as check_files, fix as fix_files
 from torchlint.output import (
     concise_line, github_lines, report_order, json_text, print_concise, print_diff, print_full, sarif_text, statistics_lines, summary,
 )
-from torchlint.rules.base import DISPLAY_ONLY, UNSAFE, Rule
+from torchlint.rules.base import DISPLAY_ONLY, UNSAFE
 from torchlint.rules import all_rules, rule_by_code_or_name
-from torchlint.settings import ConfigError, Settings, enabled_codes, find_config, load_settings, resolve_selectors
+from torchlint.settings import ConfigError, Settings, enabled_codes, resolve_selectors
 from torchlint.sources import LintError, decode_file, decode_source, encoding_of, read_notebook, write_file
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -44,11 +41,6 @@ def _error(message: str) -> None:
 
 def _warning(message: str) -> None:
     click.echo(f"{click.style('warning:', fg='yellow', bold=True)} {message}", err=True)
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    """`--select TL1,TL2 --select TL3` -> ["TL1", "TL2", "TL3"]."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
 
 
 class _Commands(click.Group):
@@ -105,50 +97,10 @@ def _selection_options(command):
     return command
 
 
-@dataclass
-class Run:
-    """What one invocation checks, and with which rules (per-file-ignores applied per file)."""
-
-    settings: Settings
-    codes: set[str]
-    # ("warning" | "info", message) said while checking: unreadable pins, the torch target.
-    notes: list = field(default_factory=list)
-    # progress(done, total, file) while files are checked, or None.
-    progress: object = None
-
-    @cached_property
-    def file_filter(self) -> FileFilter:
-        settings = self.settings
-        patterns = list(DEFAULT_EXCLUDES if settings.exclude is None else settings.exclude) + settings.extend_exclude
-        return FileFilter(settings.root, patterns, settings.respect_gitignore)
-
-    @cached_property
-    def _ignores(self) -> list[tuple[str, set[str]]]:
-        return [(pattern, resolve_selectors(codes)) for pattern, codes in self.settings.per_file_ignores.items()]
-
-    @cached_property
-    def _rules(self) -> list[Rule]:
-        return build_rules(self.codes, self.settings.rule_options)
-
-    def rules_for(self, filename: str) -> list[Rule]:
-        if not self._ignores:
-            return self._rules
-        path = Path(filename).absolute()
-        try:
-            relative = path.relative_to(self.settings.root).as_posix()
-        except ValueError:
-            relative = path.as_posix()
-        ignored: set[str] = set()
-        for pattern, codes in self._ignores:
-            if fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(path.name, pattern):
-                ignored |= codes
-        return [rule for rule in self._rules if rule.code not in ignored]
-
-
 def _start(paths, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore, config_path, isolated):
     """Settings and files, or exit 2 with one line saying why."""
     try:
-        settings = _settings(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore)
+        settings = settings_from_options(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore)
         run = Run(settings, enabled_codes(settings))
     except ConfigError as error:
         _error(str(error))
@@ -264,14 +216,14 @@ def check(paths, select, extend_select, ignore, exclude, extend_exclude, force_e
             except LintError as error:
                 diagnostics.append(io_error(name, str(error)))
             else:
-                diagnostics.extend(runner.check(run, [], jobs, use_cache=False, stdin=(name, data), build_edits=build_edits))
+                diagnostics.extend(check_files(run, [], jobs, use_cache=False, stdin=(name, data), build_edits=build_edits))
     else:
         files, missing, problems = _discover(run, paths, force_exclude)
         diagnostics.extend(problems)
         if missing:
             status = EXIT_ERROR
         with _progress(run, quiet, len(files)):
-            diagnostics.extend(runner.check(run, files, jobs, use_cache=not no_cache,
+            diagnostics.extend(check_files(run, files, jobs, use_cache=not no_cache,
                                             arguments=[Path(p) for p in paths] or [Path(".")], build_edits=build_edits))
 
     _say_notes(run, verbose)
@@ -344,7 +296,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         except LintError as error:
             _error(f"{name}: {error}")
             sys.exit(EXIT_ERROR)
-        outcomes = runner.fix(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
+        outcomes = fix_files(run, [], jobs, use_cache=False, unsafe=unsafe_fixes, stdin=(name, data))
         _say_notes(run, verbose)
         [outcome] = outcomes
         text = outcome.text if outcome.error is None and outcome.text else outcome.original
@@ -361,7 +313,7 @@ def fix(paths, select, extend_select, ignore, exclude, extend_exclude, force_exc
         if missing:
             status = EXIT_ERROR
         outcomes = [FileOutcome(d.filename, Counter(), [d], None, False) for d in problems]
-        outcomes += runner.fix(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
+        outcomes += fix_files(run, files, jobs, use_cache=not no_cache, unsafe=unsafe_fixes, arguments=[Path(p) for p in paths] or [Path(".")])
         _say_notes(run, verbose)
         if apply_changes:
             for outcome in outcomes:
@@ -437,30 +389,6 @@ def _remaining_reason(d: Diagnostic, unsafe: bool) -> str:
         return f"suggestion only, not applied: {fix_info['message']}"
     rule = rule_by_code_or_name(d.code or "")
     return rule.no_fix_reason if rule is not None else "no automatic fix"
-
-
-def _settings(config_path, isolated, select, extend_select, ignore, exclude, extend_exclude, respect_gitignore) -> Settings:
-    if isolated:
-        settings = Settings()
-    else:
-        path = config_path or find_config(Path.cwd())
-        settings = load_settings(path)
-    if select:
-        settings.select = _split(select)
-        resolve_selectors(settings.select, "--select")
-    if extend_select:
-        settings.extend_select = settings.extend_select + _split(extend_select)
-        resolve_selectors(settings.extend_select, "--extend-select")
-    if ignore:
-        settings.ignore = settings.ignore + _split(ignore)
-        resolve_selectors(settings.ignore, "--ignore")
-    if exclude:
-        settings.exclude = _split(exclude)
-    if extend_exclude:
-        settings.extend_exclude = settings.extend_exclude + _split(extend_exclude)
-    if respect_gitignore is not None:
-        settings.respect_gitignore = respect_gitignore
-    return settings
 
 
 def _display(path: Path) -> str:
@@ -566,7 +494,7 @@ def verify(scripts, device, repeats, max_steps, timeout, unsafe_fixes, select, o
             _error("--device cuda: no CUDA device is available here")
             sys.exit(EXIT_ERROR)
     try:
-        codes = resolve_selectors(_split(select)) if select else {r.code for r in all_rules()}
+        codes = resolve_selectors(split_option(select)) if select else {r.code for r in all_rules()}
     except ConfigError as error:
         _error(str(error))
         sys.exit(EXIT_ERROR)
