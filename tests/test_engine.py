@@ -7,10 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from torchlint import cli
-from torchlint.engine import LintError, build_rules, decode_source, lint_source
+from torchlint.engine import build_rules, lint_source
 from torchlint.rules import all_rules
 from torchlint.rules.base import Rule
 from torchlint.settings import RuleOptions
+from torchlint.sources import LintError, decode_source
 
 SOURCE = """\
 import torch
@@ -40,8 +41,8 @@ def test_a_crashing_rule_is_reported_and_the_others_still_run():
 
 def test_cli_exits_2_on_internal_errors_and_names_rule_and_file(tmp_path, monkeypatch):
     (tmp_path / "t.py").write_text(SOURCE)
-    real = cli.build_rules
-    monkeypatch.setattr(cli, "build_rules", lambda codes, options: [ExplodingRule(options)] + real(codes, options))
+    real = build_rules
+    monkeypatch.setattr("torchlint.run.build_rules", lambda codes, options: [ExplodingRule(options)] + real(codes, options))
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli.main, ["check", "-j", "1", "--output-format", "json", "t.py"])
     assert result.exit_code == 2
@@ -94,7 +95,8 @@ def test_the_process_pool_summarizes_exactly_what_one_process_does(monkeypatch):
 
     from torchlint import runner
     from torchlint.project.summary import to_json
-    from torchlint.project.workspace import SourceFile, summarize_files
+    from torchlint.project.workspace import summarize_files
+    from torchlint.sources import SourceFile
 
     monkeypatch.setattr(runner, "POOL_MIN_BYTES", 0)
     sources = sorted((ROOT / "fixtures" / "check").glob("*.py"))[:10]

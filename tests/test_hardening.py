@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 from torchlint import cli
-from torchlint.engine import LintError
-from torchlint.fixer import SourceFile, write_file
+from torchlint.sources import LintError, SourceFile, write_file
 
 FIXABLE = """\
 import torch
@@ -172,7 +171,7 @@ def test_an_edit_made_while_fix_runs_is_never_overwritten(tmp_path):
     read = path.read_bytes()
     path.write_text(FIXABLE + "# the user's edit\n")
     with pytest.raises(LintError, match="changed on disk"):
-        write_file(SourceFile(path, FIXABLE, "utf-8"), FIXABLE.replace("True)", "True, pin_memory=True)"), expected=read)
+        write_file(SourceFile(path, "train.py", read), FIXABLE.replace("True)", "True, pin_memory=True)"), expected=read)
     assert path.read_text().endswith("# the user's edit\n")
     assert [p.name for p in tmp_path.iterdir()] == ["train.py"]
 

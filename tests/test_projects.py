@@ -24,14 +24,13 @@ def marked(project: Path) -> set[tuple[str, int, str]]:
 
 
 def checked(project: Path, code: str) -> set[tuple[str, int, str]]:
-    from torchlint import runner
-    from torchlint.cli import Run
+    from torchlint.run import Run, check
     from torchlint.discovery import FileFilter, DEFAULT_EXCLUDES, walk
     from torchlint.settings import Settings
 
     run = Run(Settings(select=[code], root=project), {code})
     files = walk(project, FileFilter(project, list(DEFAULT_EXCLUDES), True))
-    diagnostics = runner.check(run, files, jobs=1, use_cache=False, arguments=[project])
+    diagnostics = check(run, files, jobs=1, use_cache=False, arguments=[project])
     assert not [d for d in diagnostics if d.kind != "finding"], diagnostics
     return {(Path(d.filename).resolve().relative_to(project).as_posix(), d.row, d.code) for d in diagnostics}
 

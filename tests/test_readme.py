@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-from torchlint.cli import rules_markdown_table
+from torchlint.cli.rules import rules_markdown_table
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

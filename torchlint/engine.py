@@ -6,12 +6,9 @@ Nothing here executes or imports the code being checked.
 
 from __future__ import annotations
 
-import io
 import re
 import sys
-import tokenize
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from torchlint.fixes import DISPLAY_ONLY, Fix, LineIndex  # noqa: F401  (LineIndex: re-exported for the fixer)
 from torchlint.rules import all_rules
@@ -29,7 +26,6 @@ _FILE_NOQA = re.compile(
 )
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
 _LINE_END = re.compile(r"\r\n|\r|\n")
-_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)
 
 
 @dataclass
@@ -52,67 +48,6 @@ class Diagnostic:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class LintError(Exception):
-    """A file that cannot be checked: unreadable, undecodable."""
-
-
-def read_source(path: Path) -> str:
-    from torchlint.project.workspace import NotRegularFile, read_regular
-
-    try:
-        data = read_regular(path)
-    except NotRegularFile as error:
-        raise LintError(str(error)) from None
-    except FileNotFoundError:
-        if path.is_symlink():
-            raise LintError("broken symbolic link") from None
-        raise LintError("file not found") from None
-    except IsADirectoryError:
-        raise LintError("is a directory") from None
-    except OSError as error:
-        raise LintError(f"cannot read: {error.strerror or error}") from None
-    return decode_source(data)
-
-
-def decode_source(data: bytes) -> str:
-    """Honour a BOM and a PEP 263 coding declaration; otherwise the file must be UTF-8."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as error:
-        if _CODING.search(b"\n".join(data.splitlines()[:2])):
-            raise LintError(f"bad encoding declaration: {error.msg}") from None
-        encoding = "utf-8"  # undecodable bytes in the first lines; reported below
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as error:
-        if encoding in ("utf-8", "utf-8-sig"):
-            raise LintError(f"cannot decode byte {error.start}: not UTF-8 and no encoding declaration") from None
-        raise LintError(f"cannot decode byte {error.start} as declared ({encoding})") from None
-    return text[1:] if text.startswith("\ufeff") else text
-
-
-def decode_file(name: str, data: bytes) -> str:
-    """The Python text of a file: its decoded source, or a notebook's cells as a module."""
-    from torchlint.notebook import is_notebook
-
-    if is_notebook(name):
-        return read_notebook(data).text
-    return decode_source(data)
-
-
-def read_notebook(data: bytes):
-    from torchlint.notebook import Notebook, NotebookError
-
-    try:
-        return Notebook.parse(data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise LintError(f"cannot decode byte {error.start}: a notebook is UTF-8 JSON") from None
-    except NotebookError as error:
-        raise LintError(str(error)) from None
-    except RecursionError:
-        raise LintError("not a valid notebook: nested too deeply") from None
 
 
 def build_rules(codes: set[str], options: RuleOptions) -> list[Rule]:

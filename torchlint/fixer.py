@@ -7,17 +7,11 @@ text must compile, or the file is left as it was and the failure is reported.
 
 from __future__ import annotations
 
-import io
-import os
-import stat
-import tempfile
-import tokenize
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from torchlint.engine import Diagnostic, LineIndex, LintError, lint_source
+from torchlint.engine import Diagnostic, LineIndex, lint_source
 from torchlint.rules.base import DISPLAY_ONLY, SAFE, UNSAFE, Rule
 
 MAX_PASSES = 10
@@ -136,74 +130,4 @@ def _python_problem(source: str, filename: str) -> str | None:
     return None
 
 
-# -- files ---------------------------------------------------------------------------
-
-
-@dataclass
-class SourceFile:
-    """A file's text plus what is needed to write it back byte-faithfully."""
-
-    path: Path
-    text: str
-    encoding: str  # "utf-8-sig" keeps a BOM
-
-
-def read_file(path: Path) -> SourceFile:
-    from torchlint.engine import read_source
-
-    text = read_source(path)  # raises LintError with a one-line message
-    data = path.read_bytes()
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError:
-        encoding = "utf-8"
-    return SourceFile(path, text, encoding)
-
-
-def write_file(source_file: SourceFile, text: str, expected: bytes | None = None) -> None:
-    """Atomically: a temporary file beside the original, then a rename over it, keeping
-    permissions, owner and group. The text keeps its own line endings (nothing is
-    translated). Refused for a file without write permission, and, given `expected` (the
-    bytes that were read), for a file that changed on disk since."""
-    path = source_file.path
-    try:
-        data = text.encode(source_file.encoding)
-    except UnicodeEncodeError as error:
-        raise LintError(f"the fixed text cannot be encoded as {source_file.encoding}: {error.reason}") from None
-    target = Path(os.path.realpath(path))
-    status = target.stat()
-    mode = stat.S_IMODE(status.st_mode)
-    # Root may write anything; the mode bits still say what the owner wants.
-    if not os.access(target, os.W_OK) or not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise LintError("the file is read-only; not changed")
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".torchlint")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        if hasattr(os, "chown") and (status.st_uid, status.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.chown(temporary, status.st_uid, status.st_gid)
-            except PermissionError:
-                pass  # not ours to give away: the file keeps the writer's owner, as an editor's save would
-        if expected is not None and _current_bytes(target) != expected:
-            raise LintError("the file changed on disk while torchlint ran; not changed (run it again)")
-        os.replace(temporary, target)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _current_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
-
-
-__all__ = ["DISPLAY_ONLY", "SAFE", "UNSAFE", "FixResult", "apply_fixes", "fix_source", "read_file", "write_file"]
+__all__ = ["DISPLAY_ONLY", "SAFE", "UNSAFE", "FixResult", "apply_fixes", "fix_source"]

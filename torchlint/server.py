@@ -70,7 +70,7 @@ class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("torchlint", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.projects: dict[Path, ProjectState] = {}
-        self.runs: dict[tuple, object] = {}  # settings signature -> cli.Run
+        self.runs: dict[tuple, object] = {}  # settings signature -> run.Run
         self.pending: dict[str, asyncio.Task] = {}
         self.results: dict[str, tuple[int | None, list[Diagnostic]]] = {}  # uri -> (version, diagnostics)
 
@@ -79,7 +79,7 @@ class TorchlintServer(LanguageServer):
     def run_for(self, path: Path):
         """The settings for a file: those of the nearest configuration, read again when
         any configuration file above it changes (by its modification time and size)."""
-        from torchlint.cli import Run
+        from torchlint.run import Run
         from torchlint.settings import enabled_codes, find_config, load_settings
 
         directory = path.parent
@@ -106,8 +106,9 @@ class TorchlintServer(LanguageServer):
         if state is None:
             state = self.projects[root] = ProjectState(root)
         if not state.walked:
-            from torchlint.project.workspace import SourceFile, _relpath, read_regular
-            from torchlint.runner import walk_project
+            from torchlint.project.workspace import _relpath
+            from torchlint.run import walk_project
+            from torchlint.sources import SourceFile, read_regular
 
             for path in walk_project(run.file_filter)(root):
                 try:
@@ -120,7 +121,8 @@ class TorchlintServer(LanguageServer):
     def refresh_from_disk(self, path: Path) -> None:
         """A file changed on disk (saved, created, deleted): read it again where a project
         holds it."""
-        from torchlint.project.workspace import SourceFile, _relpath, read_regular
+        from torchlint.project.workspace import _relpath
+        from torchlint.sources import SourceFile, read_regular
 
         for root, state in self.projects.items():
             if root != path and root not in path.parents:
@@ -135,9 +137,10 @@ class TorchlintServer(LanguageServer):
         """Findings for an open document (its unsaved text, or `text`, in the project
         around it), or None when it is not a file torchlint checks."""
         from torchlint.project.layout import find_root
-        from torchlint.project.workspace import SourceFile, Workspace, _relpath, build_project
-        from torchlint.runner import _lint, pinned_torch
+        from torchlint.project.workspace import Workspace, _relpath, build_project
+        from torchlint.run import lint_target, pinned_torch
         from torchlint.semantic.context import Semantics
+        from torchlint.sources import SourceFile
 
         path = _path_of(uri)
         if path is None or not path.name.endswith((".py", ".pyi")):
@@ -158,7 +161,7 @@ class TorchlintServer(LanguageServer):
         display = str(path)
         workspace = Workspace(root, files, [relpath], {relpath: display})
         semantics = Semantics(build_project(workspace, state.summarize), pinned_torch(workspace, run))
-        return _lint(workspace, semantics, relpath, display, run.rules_for(display), build_edits=True)
+        return lint_target(workspace, semantics, relpath, display, run.rules_for(display), build_edits=True)
 
     def publish(self, uri: str) -> None:
         document = self.workspace.get_text_document(uri)

@@ -83,8 +83,7 @@ def test_silent_when_the_copy_is_every_k_steps(lint):
 def test_a_step_function_in_another_module_gets_its_batch_from_a_pinned_loader(tmp_path):
     from textwrap import dedent
 
-    from torchlint import runner
-    from torchlint.cli import Run
+    from torchlint.run import Run, check
     from torchlint.settings import Settings
 
     (tmp_path / "pyproject.toml").write_text("[project]\nname='p'\n")
@@ -108,7 +107,7 @@ def test_a_step_function_in_another_module_gets_its_batch_from_a_pinned_loader(t
             train_step(model, optimizer, batch, device)
     """))
     run = Run(Settings(select=["TL105"], root=tmp_path), {"TL105"})
-    found = runner.check(run, [tmp_path / "steps.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
+    found = check(run, [tmp_path / "steps.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
     assert [(d.filename.rpartition("/")[2], d.row) for d in found] == [("steps.py", 4)]
 
 

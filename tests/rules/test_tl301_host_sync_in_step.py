@@ -123,8 +123,7 @@ def test_an_action_handed_to_the_environment_is_needed(lint):
 def test_a_helper_in_another_module_syncs_per_step(tmp_path):
     from textwrap import dedent
 
-    from torchlint import runner
-    from torchlint.cli import Run
+    from torchlint.run import Run, check
     from torchlint.settings import Settings
 
     (tmp_path / "pyproject.toml").write_text("[project]\nname='p'\n")
@@ -146,7 +145,7 @@ def test_a_helper_in_another_module_syncs_per_step(tmp_path):
             log_loss(history, loss)
     """))
     run = Run(Settings(select=["TL301"], root=tmp_path), {"TL301"})
-    found = runner.check(run, [tmp_path / "logs.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
+    found = check(run, [tmp_path / "logs.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
     assert [(d.filename.rpartition("/")[2], d.row) for d in found] == [("logs.py", 3)]
 
 

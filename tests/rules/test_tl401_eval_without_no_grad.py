@@ -68,8 +68,7 @@ def test_silent_without_eval_mode_and_for_lightning_hooks(lint):
 def test_a_validation_function_in_another_module(tmp_path):
     from textwrap import dedent
 
-    from torchlint import runner
-    from torchlint.cli import Run
+    from torchlint.run import Run, check
     from torchlint.settings import Settings
 
     (tmp_path / "pyproject.toml").write_text("[project]\nname='p'\n")
@@ -87,7 +86,7 @@ def test_a_validation_function_in_another_module(tmp_path):
         print(len(validate(model, loader)))
     """))
     run = Run(Settings(select=["TL401"], root=tmp_path), {"TL401"})
-    found = runner.check(run, [tmp_path / "engine.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
+    found = check(run, [tmp_path / "engine.py", tmp_path / "train.py"], jobs=1, use_cache=False, arguments=[tmp_path])
     assert [(d.filename.rpartition("/")[2], d.row) for d in found] == [("engine.py", 4)]
 
 

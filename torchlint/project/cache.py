@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from torchlint import __version__
 from torchlint.project.summary import SUMMARY_VERSION
+from torchlint.sources import replace_atomically
 
 CACHE_DIR = ".torchlint_cache"
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def digest(*parts: str) -> str:
@@ -62,17 +57,8 @@ class Cache:
         try:
             self._prepare()
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    json.dump({"key": key, "data": data}, stream, separators=(",", ":"))
-                os.replace(temporary, path)
-            except BaseException:
-                try:
-                    os.unlink(temporary)
-                except OSError:
-                    pass
-                raise
+            replace_atomically(path, lambda stream: json.dump({"key": key, "data": data}, stream, separators=(",", ":")),
+                               prefix=".", suffix=".tmp", encoding="utf-8")
         except OSError:
             self.writable = False  # a read-only project: run without writing a cache
 

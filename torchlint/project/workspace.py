@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.project.cache import Cache, content_hash, digest
+from torchlint.project.cache import Cache, digest
 from torchlint.project.index import Project
 from torchlint.project.layout import ModuleMap, find_root
 from torchlint.project.summary import ModuleSummary, from_json, summarize, to_json
+from torchlint.sources import LintError, SourceFile, read_error, read_regular
 
 # A project walk larger than this is not read whole: only the checked files' own
 # directories are (a root found far above the code, such as a home directory under git).
@@ -29,53 +29,6 @@ _IMPORT = re.compile(
     r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)|import[ \t]+([^\n#;]*))",
     re.MULTILINE,
 )
-
-
-@dataclass
-class SourceFile:
-    path: Path | None  # None for stdin
-    relpath: str
-    data: bytes
-    text: str | None = None  # decoded on demand (a notebook: its cells as a module)
-    _hash: str | None = None
-    _notebook: object = None
-
-    @property
-    def is_notebook(self) -> bool:
-        from torchlint.notebook import is_notebook
-
-        return is_notebook(self.relpath)
-
-    def notebook(self):
-        """The parsed notebook (raises LintError when it is not one)."""
-        from torchlint.engine import read_notebook
-
-        if self._notebook is None:
-            self._notebook = read_notebook(self.data)
-        return self._notebook
-
-    def decode(self) -> str:
-        from torchlint.engine import decode_source
-
-        if self.text is None:
-            self.text = self.notebook().text if self.is_notebook else decode_source(self.data)
-        return self.text
-
-    def scan_data(self) -> bytes:
-        """What the textual import scan reads: the bytes, or a notebook's module."""
-        if not self.is_notebook:
-            return self.data
-        try:
-            return self.decode().encode("utf-8", "surrogatepass")
-        except Exception:
-            return b""
-
-    @property
-    def hash(self) -> str:
-        """The content hash (computed when the cache needs it)."""
-        if self._hash is None:
-            self._hash = content_hash(self.data)
-        return self._hash
 
 
 @dataclass
@@ -94,36 +47,6 @@ class Workspace:
     def state(self) -> str:
         """What every result depends on: the content of every file of the project."""
         return digest(*(f"{r}:{f.hash}" for r, f in sorted(self.files.items())))
-
-
-class NotRegularFile(OSError):
-    """A FIFO, socket or device where a source file was expected: reading it could block."""
-
-
-def read_regular(path: Path) -> bytes:
-    """A regular file's bytes. Opened without blocking and checked before reading, so
-    that a FIFO named `*.py` cannot hang the run."""
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(f"not a regular file ({_kind_of(mode)})")
-        chunks = []
-        while chunk := os.read(descriptor, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
-
-
-def _kind_of(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    return "a device"
 
 
 def group_by_root(targets: list[Path], arguments: list[Path] | None = None) -> dict[Path, list[Path]]:
@@ -148,8 +71,6 @@ def group_by_root(targets: list[Path], arguments: list[Path] | None = None) -> d
 def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin: tuple[str, bytes] | None = None) -> Workspace:
     """`walk(root)` lists the project's files (the run's discovery); `stdin` is (path
     as named, data) for `-` with `--stdin-filename`."""
-    from torchlint.engine import LintError
-
     workspace = Workspace(root, {}, [], {}, cache=Cache(root) if use_cache else None)
     project_files = walk(root)
     if len(project_files) > MAX_PROJECT_FILES:
@@ -172,7 +93,7 @@ def open_workspace(root: Path, targets: list[Path], walk, use_cache: bool, stdin
             try:
                 data = read_regular(target)
             except (OSError, LintError) as error:
-                workspace.errors[relpath] = _read_error(target, error)
+                workspace.errors[relpath] = read_error(target, error)
                 workspace.targets.append(relpath)
                 continue
             workspace.files[relpath] = SourceFile(target, relpath, data)
@@ -222,8 +143,6 @@ def build_project(workspace: Workspace, summarize_many) -> Project:
 def summarize_files(files: list[SourceFile], cache: Cache | None = None) -> list[tuple[str, ModuleSummary]]:
     """(relpath, summary) for each file, stored in the cache when there is one;
     undecodable files get none."""
-    from torchlint.engine import LintError
-
     out = []
     for source in files:
         try:
@@ -334,8 +253,6 @@ def _add_module(found: set, map_: ModuleMap, importer: str, module: str, level: 
 
 
 def _decode_or_empty(source: SourceFile) -> str:
-    from torchlint.engine import LintError
-
     try:
         return source.decode()
     except LintError:
@@ -355,18 +272,6 @@ def _display(path: Path) -> str:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
-
-
-def _read_error(path: Path, error: Exception) -> str:
-    if isinstance(error, FileNotFoundError):
-        return "broken symbolic link" if path.is_symlink() else "file not found"
-    if isinstance(error, IsADirectoryError):
-        return "is a directory"
-    if isinstance(error, NotRegularFile):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"cannot read: {error.strerror or error}"
-    return str(error)
 
 
 def dumps(data) -> str:

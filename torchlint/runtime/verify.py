@@ -16,9 +16,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.fixer import applicable, fix_source, read_file
+from torchlint.fixer import applicable, fix_source
 from torchlint.rules import all_rules
 from torchlint.rules.base import Effect, Rule
+from torchlint.sources import read_file
 
 # Rules whose effect needs an accelerator to show (on the CPU their speedup means nothing),
 # and rules whose fix only changes behaviour on torch before 2.0: each rule declares it.
