@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from torchlint.fixes import Fix, keyword_fix
 from torchlint.project.summary import Call
 from torchlint.semantic import expr
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.evaluate import BoundArgs
-from torchlint.semantic.training import Consumer
+from torchlint.semantic.context import BoundArgs, Consumer, ModuleContext
 
 
 @dataclass

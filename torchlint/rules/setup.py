@@ -9,8 +9,7 @@ from dataclasses import dataclass
 
 from torchlint.project.summary import Span
 from torchlint.semantic import expr
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.training import STEP
+from torchlint.semantic.context import STEP, ModuleContext
 from torchlint.semantic.values import Bound, Class, Const, External, Function, Instance, TorchModule
 
 # torchvision's classification and segmentation models are convolutional (not the

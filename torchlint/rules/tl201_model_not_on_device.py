@@ -8,8 +8,7 @@ from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix
 from torchlint.project.summary import Binding
 from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.training import STEP
+from torchlint.semantic.context import STEP, ModuleContext
 from torchlint.project.summary import Span
 
 

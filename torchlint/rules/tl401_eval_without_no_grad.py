@@ -8,8 +8,7 @@ from torchlint.fixes import DISPLAY_ONLY, SAFE, Fix, torch_reference
 from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.chains import readers_of
-from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.training import DATA, EPOCH, STEP
+from torchlint.semantic.context import DATA, EPOCH, STEP, ModuleContext
 from torchlint.semantic.values import Bound, Instance, TorchModule
 
 # Framework hooks that run with grad off already.

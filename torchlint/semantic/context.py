@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Callable, Iterator
 
 from torchlint.fixes import SourceView
@@ -13,7 +12,7 @@ from torchlint.semantic.datasets import class_traits, loader_traits
 from torchlint.semantic.evaluate import BoundArgs, Evaluator
 from torchlint.semantic.flow import derived
 from torchlint.semantic.grad import OFF as GRAD_OFF
-from torchlint.semantic.training import DATA, EPOCH, STEP, Training
+from torchlint.semantic.training import DATA, EPOCH, STEP, Consumer, Frequency, Training
 from torchlint.semantic.values import UNKNOWN, External
 
 
@@ -241,15 +240,7 @@ class ModuleContext:
     def frequency(self, qualname: str, call: Call) -> Frequency:
         """How often a call runs: per training step, per batch of another data loop
         (evaluation), every k steps, per epoch, or once."""
-        training = self.training
-        roles = training.loop_roles(self.relpath, qualname)
-        loop_roles = {roles.get(loop) for loop in call.loops}
-        per_step_function = (self.relpath, qualname) in training.per_step_functions()
-        if not (loop_roles & {STEP, DATA} or per_step_function):
-            return Frequency.PER_EPOCH if EPOCH in loop_roles else Frequency.ONCE
-        if self.is_guarded(qualname, call):
-            return Frequency.EVERY_K
-        return Frequency.PER_STEP if STEP in loop_roles or per_step_function else Frequency.PER_BATCH
+        return self.training.frequency(self.relpath, qualname, call)
 
     def is_guarded(self, qualname: str, call: Call) -> bool:
         """Is the call under a guard inside its step or data loop: every k steps, a flag,
@@ -382,21 +373,6 @@ class ModuleContext:
         return None
 
 
-class Frequency(StrEnum):
-    """How often a line runs, inside the training program."""
-
-    ONCE = "once"
-    PER_EPOCH = "per-epoch"
-    PER_STEP = "per-step"  # every training step (or more often)
-    PER_BATCH = "per-batch"  # every batch of a data loop that is not a training step (evaluation)
-    EVERY_K = "every-k"  # under a guard inside a step or batch loop: every k steps, a flag, once
-
-    @property
-    def hot(self) -> bool:
-        """Per step or per batch, ungated."""
-        return self in (Frequency.PER_STEP, Frequency.PER_BATCH)
-
-
 def is_test_path(relpath: str) -> bool:
     parts = relpath.split("/")
     name = parts[-1]
@@ -409,4 +385,4 @@ def is_test_path(relpath: str) -> bool:
 expr_text = expr.source_text
 
 
-__all__ = ["Frequency", "ModuleContext", "Semantics", "UNKNOWN", "expr_text"]
+__all__ = ["DATA", "EPOCH", "STEP", "BoundArgs", "Consumer", "Frequency", "ModuleContext", "Semantics", "UNKNOWN", "expr_text"]

@@ -1,22 +1,36 @@
 """Frequency: how often a call runs. Functions run per step when a hot loop (a step or
 data loop), a framework's per-step hook, an ignite process function or handler, or
 another per-step function calls them; a guard (semantic/guards.py) between a call and
-that loop makes it EVERY_K.
+that loop makes it EVERY_K; a data loop that is not a training step (evaluation) runs
+PER_BATCH.
 """
 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from torchlint.project.summary import Call, spelled_name
 from torchlint.semantic import api
 from torchlint.semantic.steps import DATA, EPOCH, STEP
 from torchlint.semantic.values import UNKNOWN, Class, External, Function, Instance
 
-ONCE, PER_EPOCH, PER_STEP, EVERY_K = "once", "per-epoch", "per-step", "every-k"
+class Frequency(StrEnum):
+    """How often a line runs, inside the training program."""
+
+    ONCE = "once"
+    PER_EPOCH = "per-epoch"
+    PER_STEP = "per-step"  # every training step (or more often)
+    PER_BATCH = "per-batch"  # every batch of a data loop that is not a training step (evaluation)
+    EVERY_K = "every-k"  # under a guard inside a step or batch loop: every k steps, a flag, once
+
+    @property
+    def hot(self) -> bool:
+        """Per step or per batch, ungated."""
+        return self in (Frequency.PER_STEP, Frequency.PER_BATCH)
 
 
-class Frequency:
+class FrequencyModel:
     """Per-step functions and the frequency of calls (a mixin of `Training`)."""
 
     def per_step_functions(self) -> dict:
@@ -263,14 +277,15 @@ class Frequency:
                         found.append(Function(module, other_qualname))
         return found
 
-    def frequency(self, module: str, qualname: str, call: Call) -> str:
+    def frequency(self, module: str, qualname: str, call: Call) -> Frequency:
         roles = self.loop_roles(module, qualname)
-        in_hot_loop = any(roles.get(loop) in (STEP, DATA) for loop in call.loops)
-        if in_hot_loop or (module, qualname) in self.per_step_functions():
-            return EVERY_K if self.gated(module, qualname, call) else PER_STEP
-        if any(roles.get(loop) == EPOCH for loop in call.loops):
-            return PER_EPOCH
-        return ONCE
+        loop_roles = {roles.get(loop) for loop in call.loops}
+        per_step_function = (module, qualname) in self.per_step_functions()
+        if not (loop_roles & {STEP, DATA} or per_step_function):
+            return Frequency.PER_EPOCH if EPOCH in loop_roles else Frequency.ONCE
+        if self.gated(module, qualname, call):
+            return Frequency.EVERY_K
+        return Frequency.PER_STEP if STEP in loop_roles or per_step_function else Frequency.PER_BATCH
 
 
 # Callees that are no model, by their name: `self.log(...)`, `criterion(...)`.

@@ -10,11 +10,11 @@ around a training loop uses an accelerator.
   innermost. Loops around a step loop, or around a call of a function that has its own
   step loop, are *epoch loops*. A *data loop* iterates a DataLoader's batches (training or
   evaluation).
-- Frequency of a call: PER_STEP inside a step or data loop, or anywhere in a function
-  that runs per step (called from such a loop, a framework's per-step hook, `forward()` of
-  a module called per step); EVERY_K when a guard (`if step % k == 0`, `if args.debug`,
-  `if i == 0`, `except`) stands between it and that loop; PER_EPOCH in an epoch loop;
-  ONCE otherwise.
+- Frequency of a call: PER_STEP inside a step loop, or anywhere in a function that runs
+  per step (called from such a loop, a framework's per-step hook, `forward()` of a module
+  called per step); PER_BATCH in a data loop that is no training step (evaluation);
+  EVERY_K when a guard (`if step % k == 0`, `if args.debug`, `if i == 0`, `except`)
+  stands between it and that loop; PER_EPOCH in an epoch loop; ONCE otherwise.
 
 `Training` is assembled from one mixin per concept:
 
@@ -30,18 +30,18 @@ from __future__ import annotations
 
 from torchlint.semantic.evaluate import Evaluator
 from torchlint.semantic.evidence import Evidence
-from torchlint.semantic.frequency import EVERY_K, ONCE, PER_EPOCH, PER_STEP, Frequency
+from torchlint.semantic.frequency import Frequency, FrequencyModel
 from torchlint.semantic.loaders import Consumer, LoaderConsumers, batch_sources
 from torchlint.semantic.models import TrainedModels
 from torchlint.semantic.placement import Placement
 from torchlint.semantic.steps import DATA, EPOCH, STEP, Steps
 
 __all__ = [
-    "DATA", "EPOCH", "EVERY_K", "ONCE", "PER_EPOCH", "PER_STEP", "STEP", "Consumer", "Training", "batch_sources",
+    "DATA", "EPOCH", "STEP", "Frequency", "Consumer", "Training", "batch_sources",
 ]
 
 
-class Training(Steps, Frequency, Placement, TrainedModels, LoaderConsumers, Evidence):
+class Training(Steps, FrequencyModel, Placement, TrainedModels, LoaderConsumers, Evidence):
     def __init__(self, evaluator: Evaluator) -> None:
         self.ev = evaluator
         self._per_step: dict | None = None  # frequency.py
