@@ -2,6 +2,9 @@
 PEP 263, and files no rule can match are still syntax-checked."""
 
 import json
+import subprocess
+import sys
+from textwrap import dedent
 
 import pytest
 from click.testing import CliRunner
@@ -114,3 +117,27 @@ def test_the_process_pool_summarizes_exactly_what_one_process_does(monkeypatch):
     serial = {relpath: to_json(summary) for relpath, summary in summarize_files(files)}
     assert calls, "the pool was not used"
     assert pooled == serial and len(pooled) == len(files)
+
+
+def test_a_global_imported_inside_a_function_is_read_as_an_import(tmp_path):
+    # `global np; import numpy as np` in a function binds the module-level name through an
+    # ["in", function, import] value: reading it crashed every rule that asked.
+    (tmp_path / "train.py").write_text(dedent("""
+        import torch
+
+        def setup():
+            global np
+            import numpy as np
+
+        class M(torch.nn.Module):
+            def forward(self, x):
+                return np.zeros(3)
+
+        def train(model, loader):
+            for x in loader:
+                loss = model(x)
+                loss.backward()
+    """))
+    result = subprocess.run([sys.executable, "-m", "torchlint", "check", "--isolated", "--no-cache", "train.py"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0 and "internal error" not in result.stderr, result.stderr

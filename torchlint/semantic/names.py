@@ -62,7 +62,7 @@ class Names:
         value = binding.value
         if kind == "param":
             return self.param(module, qualname, value[1])
-        if kind == "import":
+        if kind == "import" and value[0] == "imp":  # (`global x; import x` in a function is ["in", ...])
             return self.import_value(module, value)
         if value[0] == "k":
             return frozenset([Const(value[1], (module, binding.line, f"`{name}`"))])
