@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 from torchlint.engine import build_rules, lint_source
-from torchlint.fixer import applicable, fix_source
+from torchlint.fixes.apply import applicable, fix_source
 from torchlint.rules import all_rules
 from torchlint.fixes import SAFE, Edit, Fix
 from torchlint.project.summary import Span

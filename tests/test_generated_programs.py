@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from torchlint.engine import build_rules  # noqa: E402
-from torchlint.fixer import compile_problem, fix_source  # noqa: E402
+from torchlint.fixes.apply import compile_problem, fix_source  # noqa: E402
 from torchlint.engine import lint_source  # noqa: E402
 from torchlint.rules import all_rules  # noqa: E402
 from torchlint.settings import RuleOptions  # noqa: E402

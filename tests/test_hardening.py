@@ -117,7 +117,7 @@ def test_code_that_python_parses_but_does_not_compile_is_judged_by_the_same_pars
     assert result.returncode == 0, result.stdout + result.stderr
     assert FIXED_LINE in (tmp_path / "train.py").read_text()
     # A fix that breaks the syntax is still refused.
-    from torchlint.fixer import compile_problem
+    from torchlint.fixes.apply import compile_problem
 
     assert compile_problem("await x\nx = (\n", "t.py", original="await x\n") is not None
 

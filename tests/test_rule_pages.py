@@ -51,7 +51,7 @@ def test_fix_section_shows_what_fix_does_to_the_example(rule):
     import re
 
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     page = read_page(rule)

@@ -149,7 +149,7 @@ def test_a_spread_wider_than_the_speedup_is_no_ratio():
 def test_the_running_total_fix_prints_the_same_figures(tmp_path):
     # TL301's fix changes no parameter: what it must keep is every printed total, digit for digit.
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = (ROOT / "fixtures" / "runtime" / "tl301_loss_total_synced.py").read_text()

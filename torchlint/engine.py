@@ -10,7 +10,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass
 
-from torchlint.fixes import DISPLAY_ONLY, Fix, LineIndex  # noqa: F401  (LineIndex: re-exported for the fixer)
+from torchlint.fixes import DISPLAY_ONLY, Fix
 from torchlint.rules import all_rules
 from torchlint.docs import rule_url
 from torchlint.rules.base import Finding, Rule

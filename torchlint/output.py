@@ -46,7 +46,7 @@ def print_concise(console: Console, diagnostics: list[Diagnostic], unsafe: bool 
 
 
 def _styled_concise(d: Diagnostic, unsafe: bool = False) -> Text:
-    from torchlint.fixer import applicable
+    from torchlint.fixes.apply import applicable
 
     text = Text()
     text.append(d.filename, style="bold")
@@ -83,7 +83,7 @@ def print_full(console: Console, diagnostics: list[Diagnostic], source_of, unsaf
 
 
 def _print_fix(console: Console, d: Diagnostic, source: str) -> None:
-    from torchlint.fixer import apply_fixes
+    from torchlint.fixes.apply import apply_fixes
 
     kind = {"safe": "fix", "unsafe": "unsafe fix", "display-only": "suggestion"}[d.fix["applicability"]]
     console.print(Text.assemble(("  = ", "blue"), (f"{kind}: ", "bold cyan"), d.fix["message"]), soft_wrap=True, highlight=False)

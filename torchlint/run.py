@@ -244,7 +244,7 @@ def fix_workspace(workspace: Workspace, run, jobs: int | None, unsafe: bool) -> 
     """Lint, apply the non-overlapping applicable fixes of every checked file, analyse the
     project again with the fixed texts, and repeat until nothing changes. A file whose
     fixes would not compile is left as it was, and the failure reported."""
-    from torchlint.fixer import MAX_PASSES, applicable, apply_fixes, compile_problem
+    from torchlint.fixes.apply import MAX_PASSES, applicable, apply_fixes, compile_problem
     from torchlint.semantic.context import Semantics
 
     outcomes: dict[str, FileOutcome] = {}

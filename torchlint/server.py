@@ -303,7 +303,7 @@ class TorchlintServer(LanguageServer):
 
     def fix_all(self, uri: str) -> str | None:
         """The document with every safe fix applied, in passes, as `torchlint fix` does."""
-        from torchlint.fixer import MAX_PASSES, apply_fixes, applicable, compile_problem
+        from torchlint.fixes.apply import MAX_PASSES, apply_fixes, applicable, compile_problem
 
         document = self.workspace.get_text_document(uri)
         original = text = document.source

@@ -63,7 +63,7 @@ def test_silent_for_one_pass_no_workers_and_datasets_changed_between_passes(lint
 
 def test_the_fix_sets_persistent_workers_unsafely():
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = SCRIPT.format(options=", num_workers=4", body=EPOCHS)

@@ -115,7 +115,7 @@ def test_the_fix_adds_non_blocking():
     from textwrap import dedent
 
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = dedent(SCRIPT.format(loader=PINNED, move="    x, y = x.to(device), y.cuda()"))

@@ -182,7 +182,7 @@ def test_evaluation_functions_run_per_step_by_full_batch_training_are_silent(lin
 
 def fixed(body, script=SCRIPT):
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     return fix_source(script.format(body=body), "t.py", build_rules({"TL301"}, RuleOptions())).source

@@ -76,7 +76,7 @@ def test_the_unsafe_fix_moves_the_call_after_its_loop():
     from textwrap import dedent
 
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     rules = build_rules({"TL302"}, RuleOptions())

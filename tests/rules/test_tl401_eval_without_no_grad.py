@@ -94,7 +94,7 @@ def test_the_fix_decorates_unless_a_caller_differentiates_the_result():
     from textwrap import dedent
 
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     rules = build_rules({"TL401"}, RuleOptions())

@@ -71,7 +71,7 @@ args = TrainingArguments(output_dir="out", per_device_train_batch_size=16)
 
 def test_the_fix_autocasts_the_block_that_computes_the_loss():
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     rules = build_rules({"TL402"}, RuleOptions())
@@ -92,7 +92,7 @@ def test_the_fix_autocasts_the_block_that_computes_the_loss():
 
 def test_the_fix_leaves_a_block_with_a_multiline_string_alone():
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = SCRIPT.format(extra="", device="cuda").replace(

@@ -58,7 +58,7 @@ def test_silent_when_set_or_not_convolutional(lint, model, extra):
 
 def test_the_fix_sets_the_autotuner_before_the_epoch_loop():
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = SCRIPT.format(model=CNN, extra="")

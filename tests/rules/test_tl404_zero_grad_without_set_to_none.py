@@ -58,7 +58,7 @@ def test_silent_on_torch_2_explicit_choices_and_gradient_reads(lint, body, targe
 
 def test_the_fix_needs_set_to_none_in_every_admitted_torch():
     from torchlint.engine import build_rules
-    from torchlint.fixer import fix_source
+    from torchlint.fixes.apply import fix_source
     from torchlint.settings import RuleOptions
 
     source = SCRIPT.format(body="        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()")

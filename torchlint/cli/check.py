@@ -13,7 +13,7 @@ from torchlint.cli.common import (
     stdin_excluded, stdout_console,
 )
 from torchlint.engine import Diagnostic, io_error
-from torchlint.fixer import applicable
+from torchlint.fixes.apply import applicable
 from torchlint.output import (
     github_lines, json_text, print_concise, print_full, report_order, sarif_text, statistics_lines, summary,
 )

@@ -10,7 +10,7 @@ from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.rules.loaders import LoaderCall, loader_calls, set_loader_keyword
 from torchlint.semantic import expr
 from torchlint.semantic.context import ModuleContext
-from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
+from torchlint.semantic.loaders import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
 from torchlint.semantic.values import only_const
 
 

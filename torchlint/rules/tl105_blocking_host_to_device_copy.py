@@ -9,7 +9,7 @@ from torchlint.fixes import SAFE, Fix, keyword_fix
 from torchlint.rules.base import Effect, Finding, Rule
 from torchlint.semantic import expr
 from torchlint.semantic.context import Frequency, ModuleContext
-from torchlint.semantic.datasets import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
+from torchlint.semantic.loaders import CUSTOM_BATCH, MAKES_ACCELERATOR_TENSORS
 from torchlint.semantic.values import Bound, Const, Function, Opaque, Tensor
 
 # Calls whose result is the batch on the device: a binding from one is no host rebuild.

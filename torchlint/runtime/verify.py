@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.fixer import applicable, fix_source
+from torchlint.fixes.apply import applicable, fix_source
 from torchlint.rules import all_rules
 from torchlint.rules.base import Effect, Rule
 from torchlint.sources import read_file

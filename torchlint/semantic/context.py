@@ -8,7 +8,7 @@ from torchlint.fixes import SourceView
 from torchlint.project.index import Project
 from torchlint.project.summary import Binding, Call, ModuleSummary
 from torchlint.semantic import api, expr, grad
-from torchlint.semantic.datasets import class_traits, loader_traits
+from torchlint.semantic.loaders import class_traits, loader_traits
 from torchlint.semantic.evaluate import BoundArgs, Evaluator
 from torchlint.semantic.flow import derived
 from torchlint.semantic.grad import OFF as GRAD_OFF

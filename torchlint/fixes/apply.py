@@ -11,8 +11,10 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-from torchlint.engine import Diagnostic, LineIndex, lint_source
-from torchlint.rules.base import DISPLAY_ONLY, SAFE, UNSAFE, Rule
+from torchlint.engine import Diagnostic, lint_source
+from torchlint.fixes.source_view import LineIndex
+from torchlint.fixes.model import DISPLAY_ONLY, SAFE, UNSAFE
+from torchlint.rules.base import Rule
 
 MAX_PASSES = 10
 
