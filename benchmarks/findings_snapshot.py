@@ -28,7 +28,9 @@ from pathlib import Path
 
 
 def _run(args: list[str], root: Path, torchlint_dir: Path | None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+    # Fixed string hashing: which of two project-wide fixes lands first in `fix` can depend on
+    # set order (seen on pytorch-a2c-ppo-acktr-gail, TL403, at 14d388e as now).
+    env = dict(os.environ, PYTHONHASHSEED="0")
     if torchlint_dir is not None:
         env["PYTHONPATH"] = str(torchlint_dir) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run([sys.executable, "-m", "torchlint", *args], cwd=root, env=env,
