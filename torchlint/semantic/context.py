@@ -29,11 +29,12 @@ class Semantics:
 
 class ModuleContext:
     def __init__(self, semantics: Semantics, relpath: str, options, source: Callable[[], str]) -> None:
-        self.semantics = semantics
+        # The model itself is private: rules ask through the methods below.
+        self._semantics = semantics
         self.relpath = relpath
         self.options = options
-        self.ev = semantics.ev
-        self.training = semantics.training
+        self._ev = semantics.ev
+        self._training = semantics.training
         self._source = source
         self._view: SourceView | None = None
 
@@ -46,7 +47,7 @@ class ModuleContext:
         setting = getattr(self.options, "target_torch", None)
         if setting:
             return from_setting(setting)
-        return self.semantics.pinned_torch or TorchTarget()
+        return self._semantics.pinned_torch or TorchTarget()
 
     @property
     def is_test(self) -> bool:
@@ -56,7 +57,7 @@ class ModuleContext:
 
     @property
     def summary(self) -> ModuleSummary:
-        return self.semantics.project.summary(self.relpath)
+        return self._semantics.project.summary(self.relpath)
 
     @property
     def source(self) -> SourceView:
@@ -75,7 +76,7 @@ class ModuleContext:
         """The summary of a function of this module, or of `module`'s (None if unknown)."""
         if module is None:
             return self.summary.functions[qualname]
-        return self.ev.function(module, qualname)
+        return self._ev.function(module, qualname)
 
     def enclosing_functions(self, qualname: str) -> Iterator:
         """The function and the functions it is nested in, innermost first."""
@@ -90,14 +91,14 @@ class ModuleContext:
     # -- the project ------------------------------------------------------------------------
 
     def project_modules(self) -> list:
-        return list(self.semantics.project.modules())
+        return list(self._semantics.project.modules())
 
     def module_summary(self, module: str) -> ModuleSummary | None:
-        return self.semantics.project.summary(module)
+        return self._semantics.project.summary(module)
 
     def project_functions(self) -> Iterator[tuple[str, ModuleSummary, str, object]]:
         """(module, summary, qualname, function) over the whole project."""
-        project = self.semantics.project
+        project = self._semantics.project
         for module in project.modules():
             summary = project.summary(module)
             if summary is None:
@@ -113,7 +114,7 @@ class ModuleContext:
 
     def call_at(self, site) -> tuple[str, Call] | None:
         """(qualname, call) of the call at a site (module, line, col)."""
-        return self.semantics.project.call_at(*site) if site else None
+        return self._semantics.project.call_at(*site) if site else None
 
     def project_fact(self, compute: Callable, default, key=None, arguments: tuple | None = None):
         """`compute(self, *arguments)` once per project and `key` (arguments: the key's
@@ -122,35 +123,35 @@ class ModuleContext:
         computed (a cycle) reads `default`."""
         if arguments is None:
             arguments = key if isinstance(key, tuple) else () if key is None else (key,)
-        return self.ev.memo(compute, key, lambda: compute(self, *arguments), default)
+        return self._ev.memo(compute, key, lambda: compute(self, *arguments), default)
 
     def module_fact(self, compute: Callable, default):
         """`compute(self)` once per module, shared by the rules that ask."""
-        return self.ev.memo(compute, self.relpath, lambda: compute(self), default)
+        return self._ev.memo(compute, self.relpath, lambda: compute(self), default)
 
     # -- values -----------------------------------------------------------------------------
 
     def values(self, expr, qualname: str, module: str | None = None) -> frozenset:
         """The abstract values an expression of a function may have."""
-        return self.ev.eval(expr, (module or self.relpath, qualname))
+        return self._ev.eval(expr, (module or self.relpath, qualname))
 
     def binding_values(self, qualname: str, name: str, binding) -> frozenset:
-        return self.ev.binding_value(self.relpath, qualname, name, binding)
+        return self._ev.binding_value(self.relpath, qualname, name, binding)
 
     def defining_function(self, qualname: str, name: str) -> str | None:
         """The function (this one or one it is nested in) whose scope binds `name`."""
-        return self.ev.defining_function(self.relpath, qualname, name)
+        return self._ev.defining_function(self.relpath, qualname, name)
 
     def targets(self, qualname: str, call: Call, module: str | None = None) -> list:
         """What a call may call: [(value, offset)], project functions, classes and library names."""
-        return self.ev.targets(call, (module or self.relpath, qualname))
+        return self._ev.targets(call, (module or self.relpath, qualname))
 
     def callee(self, qualname: str, call: Call) -> str | None:
         """The canonical name of the library function or class a call calls, when every
         way of reading it agrees (`DL(...)` after `from torch.utils.data import DataLoader
         as DL`); None for project code, unknown or ambiguous callees."""
         names = set()
-        for target, _ in self.ev.targets(call, (self.relpath, qualname)):
+        for target, _ in self._ev.targets(call, (self.relpath, qualname)):
             if isinstance(target, External):
                 names.add(target.qualname)
             else:
@@ -158,39 +159,39 @@ class ModuleContext:
         return names.pop() if len(names) == 1 else None
 
     def bind(self, qualname: str, call: Call, params: tuple) -> BoundArgs:
-        return self.ev.bind(call, (self.relpath, qualname), params)
+        return self._ev.bind(call, (self.relpath, qualname), params)
 
     def callers(self, qualname: str, module: str | None = None) -> list:
         """[(module, qualname, call index, call)] of the project's calls of a function."""
-        return self.ev.callers(module or self.relpath, qualname)
+        return self._ev.callers(module or self.relpath, qualname)
 
     def derived_from(self, qualname: str, sources: set[int]) -> tuple[set[int], set[str]]:
         """(call indexes, local names) of a function whose tensors are computed from the
         calls in `sources`, through tensor operations only."""
-        return derived(self.ev, self.relpath, qualname, sources)
+        return derived(self._ev, self.relpath, qualname, sources)
 
     # -- classes ----------------------------------------------------------------------------
 
     def class_summary(self, qualname: str, module: str | None = None):
-        return self.ev.class_summary(module or self.relpath, qualname)
+        return self._ev.class_summary(module or self.relpath, qualname)
 
     def class_chain(self, qualname: str, module: str | None = None) -> list:
         """(module, qualname) of a class and its project base classes, in lookup order."""
-        return self.ev.class_chain(module or self.relpath, qualname)[0]
+        return self._ev.class_chain(module or self.relpath, qualname)[0]
 
     def library_bases(self, qualname: str, module: str | None = None) -> frozenset:
         """The canonical names of the library classes a project class derives from."""
-        return self.ev.externals_of(module or self.relpath, qualname)
+        return self._ev.externals_of(module or self.relpath, qualname)
 
     def is_nn_module_class(self, qualname: str, module: str | None = None) -> bool:
-        return self.ev.is_nn_module_class(module or self.relpath, qualname)
+        return self._ev.is_nn_module_class(module or self.relpath, qualname)
 
     def find_method(self, class_qualname: str, name: str, module: str | None = None):
         """The `Function` value of a method, looked up through the class's bases."""
-        return self.ev.find_method(module or self.relpath, class_qualname, name)
+        return self._ev.find_method(module or self.relpath, class_qualname, name)
 
     def dataset_traits(self, qualname: str, module: str | None = None) -> frozenset:
-        return class_traits(self.ev, module or self.relpath, qualname)
+        return class_traits(self._ev, module or self.relpath, qualname)
 
     # -- devices ----------------------------------------------------------------------------
 
@@ -202,9 +203,9 @@ class ModuleContext:
         if method == "cuda":
             return "cuda"
         if method == "type":
-            return self.ev.tensor_type_device(call, frame)
+            return self._ev.tensor_type_device(call, frame)
         if method == "to":
-            return self.ev.move_device(call, frame)
+            return self._ev.move_device(call, frame)
         return None
 
     def is_accelerator_move(self, qualname: str, call: Call, module: str | None = None) -> bool:
@@ -213,39 +214,39 @@ class ModuleContext:
 
     def device_kind(self, values: frozenset, strict: bool = False) -> str | None:
         """The device kind the values name ("cuda", "accel", "cpu", ...), None if unknown."""
-        return self.ev.device_kind(values, strict=strict)
+        return self._ev.device_kind(values, strict=strict)
 
     def spelled_like_device(self, expr_) -> bool:
         """`device`, `args.device`, `self.device`: named like a device."""
-        return self.ev.spelled_like_device(expr_)
+        return self._ev.spelled_like_device(expr_)
 
     # -- loaders ----------------------------------------------------------------------------
 
     def loader_class(self, site) -> str | None:
         """The loader class a call at `site` builds (torch's DataLoader, a subclass, a wrapper)."""
-        return self.ev.loader_class(site)
+        return self._ev.loader_class(site)
 
     def loader_arguments(self, site) -> BoundArgs | None:
-        return self.ev.loader_arguments(site)
+        return self._ev.loader_arguments(site)
 
     def loader_consumers(self, site) -> list:
         """Where the batches of the loader built at `site` are used (`Consumer`s)."""
-        return self.training.consumers(site)
+        return self._training.consumers(site)
 
     def loader_traits(self, site) -> frozenset:
-        return loader_traits(self.training, site)
+        return loader_traits(self._training, site)
 
     # -- training ---------------------------------------------------------------------------
 
     def frequency(self, qualname: str, call: Call) -> Frequency:
         """How often a call runs: per training step, per batch of another data loop
         (evaluation), every k steps, per epoch, or once."""
-        return self.training.frequency(self.relpath, qualname, call)
+        return self._training.frequency(self.relpath, qualname, call)
 
     def is_guarded(self, qualname: str, call: Call) -> bool:
         """Is the call under a guard inside its step or data loop: every k steps, a flag,
         the first iteration, an `except`?"""
-        return self.training.gated(self.relpath, qualname, call)
+        return self._training.gated(self.relpath, qualname, call)
 
     def is_conditional(self, qualname: str, call: Call) -> bool:
         """Is the call under any `if`/`else`/`except` inside the step: between it and the
@@ -261,82 +262,82 @@ class ModuleContext:
     def runs_per_step(self, qualname: str) -> bool:
         """Does the whole function run per step (or per batch): called from a step or data
         loop, a framework's per-step hook, `forward()` of a model trained per step?"""
-        return (self.relpath, qualname) in self.training.per_step_functions()
+        return (self.relpath, qualname) in self._training.per_step_functions()
 
     def runs_per_training_step(self, qualname: str, call) -> bool:
         """Does this call (or `if`/`assert` use) run once per training step or more often,
         not gated? (Evaluation loops do not count.)"""
-        return self.training.runs_per_training_step(self.relpath, qualname, call)
+        return self._training.runs_per_training_step(self.relpath, qualname, call)
 
     def loop_roles(self, qualname: str, module: str | None = None) -> dict:
         """{loop index: STEP | EPOCH | DATA} for the loops of a function that have a role."""
-        return self.training.loop_roles(module or self.relpath, qualname)
+        return self._training.loop_roles(module or self.relpath, qualname)
 
     def is_step_call(self, qualname: str, call: Call) -> bool:
         """`loss.backward()`, `optimizer.step()` and their framework spellings, or a call of a
         function that performs a step."""
-        return self.training.is_step_call(self.relpath, qualname, call)
+        return self._training.is_step_call(self.relpath, qualname, call)
 
     def on_training_path(self, qualname: str, module: str | None = None) -> bool:
         """Is the function part of a program that trains (it trains, or leads to training)?"""
-        return self.training.in_training_program(module or self.relpath, qualname)
+        return self._training.in_training_program(module or self.relpath, qualname)
 
     def trains(self, qualname: str, module: str | None = None) -> bool:
         """Does the function run a training loop, or perform a training step itself?"""
         module = module or self.relpath
-        return self.training.trains_in_loop(module, qualname) or self.training.trains_once(module, qualname)
+        return self._training.trains_in_loop(module, qualname) or self._training.trains_once(module, qualname)
 
     def module_trains(self, module: str | None = None) -> bool:
         """Does some function of the module train (a loop, or a framework's fit/run)?"""
-        return self.training.module_trains(module or self.relpath)
+        return self._training.module_trains(module or self.relpath)
 
     def callees(self, qualname: str, call: Call, module: str | None = None) -> list:
         """The project functions a call may run (`Function` values)."""
-        return self.training.callees(module or self.relpath, qualname, call)
+        return self._training.callees(module or self.relpath, qualname, call)
 
     def called_in_a_loop(self, qualname: str, module: str | None = None) -> bool:
-        return self.training.called_in_a_loop(module or self.relpath, qualname)
+        return self._training.called_in_a_loop(module or self.relpath, qualname)
 
     def accelerator_evidence(self, qualname: str) -> str | None:
         """"cuda", "accel" or None: does the training code around this function use an
         accelerator (the evidence for its hot loops)?"""
-        return self.training.hot_evidence(self.relpath, qualname)
+        return self._training.hot_evidence(self.relpath, qualname)
 
     def models_trained_here(self) -> list:
         """[(model value, qualname, evidence)] for the models this module trains."""
-        return self.training.models_trained_in(self.relpath)
+        return self._training.models_trained_in(self.relpath)
 
     def trained_models_built_here(self) -> list:
         """[(site, (model value, training contexts))] for the models built in this module
         and trained somewhere in the project; a context is (module, qualname, evidence)."""
-        return self.training.trained_models_built_in(self.relpath)
+        return self._training.trained_models_built_in(self.relpath)
 
     def placed_model_sites(self) -> dict:
         """The sites of the models that some code moves to a device."""
-        return self.training.placed_models()
+        return self._training.placed_models()
 
     def built_in_lightning_module(self, site) -> bool:
         """Is the model built inside a LightningModule (which Lightning places)?"""
-        return self.training.built_in_lightning_module(site)
+        return self._training.built_in_lightning_module(site)
 
     def has_parameters(self, value) -> bool:
-        return self.training.has_parameters(value)
+        return self._training.has_parameters(value)
 
     # -- autograd ---------------------------------------------------------------------------
 
     def grad_enabled(self, qualname: str, call: Call) -> bool:
         """Does the call run with grad enabled (no `no_grad` around it, in it or its callers)?"""
-        return grad.grad_enabled(self.ev, self.relpath, qualname, call)
+        return grad.grad_enabled(self._ev, self.relpath, qualname, call)
 
     def function_grad_mode(self, qualname: str, module: str | None = None) -> str | None:
         """GRAD_OFF, GRAD_ON, ... when a decorator sets the grad mode for the whole function."""
-        return grad.function_mode(self.ev, module or self.relpath, qualname)
+        return grad.function_mode(self._ev, module or self.relpath, qualname)
 
     def with_turns_grad_off(self, qualname: str, module: str | None = None) -> bool:
         """Does a `with` in the function turn grad off (`with torch.no_grad():`)?"""
         function = self.function(qualname, module)
         frame = (module or self.relpath, qualname)
-        return any(grad.context_mode(self.ev, context, frame) == GRAD_OFF for with_ in function.withs for context in with_.contexts)
+        return any(grad.context_mode(self._ev, context, frame) == GRAD_OFF for with_ in function.withs for context in with_.contexts)
 
     # -- the result of a call ---------------------------------------------------------------
 
