@@ -30,6 +30,19 @@ class Project:
     def modules(self) -> list[str]:
         return sorted(self.map.files)
 
+    def summaries(self):
+        """(module, summary) for every module of the project that has one, in module order."""
+        for module in self.modules():
+            summary = self.summary(module)
+            if summary is not None:
+                yield module, summary
+
+    def functions(self):
+        """(module, summary, qualname, function) over the whole project."""
+        for module, summary in self.summaries():
+            for qualname, function in summary.functions.items():
+                yield module, summary, qualname, function
+
     def summary(self, relpath: str) -> ModuleSummary | None:
         if relpath not in self._summaries:
             self._summaries[relpath] = self._load(relpath) if relpath in self.map.files else None

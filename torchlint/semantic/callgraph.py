@@ -99,10 +99,7 @@ class CallGraph:
         """Call sites by the last name of what they call (`f(...)`, `x.f(...)` under "f")."""
         if self._name_index is None:
             index: dict = {}
-            for module in self.project.modules():
-                summary = self.project.summary(module)
-                if summary is None:
-                    continue
+            for module, summary in self.project.summaries():
                 for qualname, function in summary.functions.items():
                     for position, call in enumerate(function.calls):
                         func = call.func

@@ -57,10 +57,7 @@ class Classes:
 
     def _subclass_index(self) -> dict:
         index: dict = {}
-        for module in self.project.modules():
-            summary = self.project.summary(module)
-            if summary is None:
-                continue
+        for module, summary in self.project.summaries():
             for qualname, info in summary.classes.items():
                 if not info.bases:
                     continue

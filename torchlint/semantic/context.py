@@ -98,13 +98,7 @@ class ModuleContext:
 
     def project_functions(self) -> Iterator[tuple[str, ModuleSummary, str, object]]:
         """(module, summary, qualname, function) over the whole project."""
-        project = self._semantics.project
-        for module in project.modules():
-            summary = project.summary(module)
-            if summary is None:
-                continue
-            for qualname, function in summary.functions.items():
-                yield module, summary, qualname, function
+        return self._semantics.project.functions()
 
     def project_calls(self) -> Iterator[tuple[str, str, Call]]:
         """(module, qualname, call) over the whole project."""
@@ -242,11 +236,6 @@ class ModuleContext:
         """How often a call runs: per training step, per batch of another data loop
         (evaluation), every k steps, per epoch, or once."""
         return self._training.frequency(self.relpath, qualname, call)
-
-    def is_guarded(self, qualname: str, call: Call) -> bool:
-        """Is the call under a guard inside its step or data loop: every k steps, a flag,
-        the first iteration, an `except`?"""
-        return self._training.gated(self.relpath, qualname, call)
 
     def is_conditional(self, qualname: str, call: Call) -> bool:
         """Is the call under any `if`/`else`/`except` inside the step: between it and the

@@ -21,9 +21,6 @@ def name(expr) -> str | None:
     return expr[1] if expr[0] == "n" else None
 
 
-def attribute(expr) -> tuple[list, str] | None:
-    """`base.attr` -> (base, "attr")."""
-    return (expr[1], expr[2]) if expr[0] == "a" else None
 
 
 def attribute_name(expr) -> str | None:
@@ -31,9 +28,6 @@ def attribute_name(expr) -> str | None:
     return expr[2] if expr[0] == "a" else None
 
 
-def attribute_base(expr) -> list | None:
-    """`base.attr` -> base."""
-    return expr[1] if expr[0] == "a" else None
 
 
 def is_name_or_attribute(expr) -> bool:
@@ -105,9 +99,6 @@ def binary(expr) -> tuple[str, list, list] | None:
     return (expr[1], expr[2], expr[3]) if expr[0] == "b" else None
 
 
-def subscript(expr) -> tuple[list, list] | None:
-    """`base[index]` -> (base, index)."""
-    return (expr[1], expr[2]) if expr[0] == "i" else None
 
 
 def strip_access(expr):
@@ -117,16 +108,6 @@ def strip_access(expr):
     return expr
 
 
-def dotted(expr) -> str | None:
-    """`torch.backends.cudnn` for an attribute chain rooted at a name."""
-    parts = []
-    while expr[0] == "a":
-        parts.append(expr[2])
-        expr = expr[1]
-    if expr[0] != "n":
-        return None
-    parts.append(expr[1])
-    return ".".join(reversed(parts))
 
 
 def names_read(expr) -> set[str]:

@@ -63,10 +63,7 @@ class FrequencyModel:
 
         unresolved: set = set()  # roots under which an unresolved model is called
         project = self.ev.project
-        for module in project.modules():
-            summary = project.summary(module)
-            if summary is None:
-                continue
+        for module, summary in project.summaries():
             for qualname, function in summary.functions.items():
                 roles = self.loop_roles(module, qualname) if function.loops else {}
                 steps = {loop for loop, role in roles.items() if role == STEP}

@@ -157,10 +157,7 @@ class LoaderConsumers:
         ev = self.ev
         moved = self.moved_batch_sources()
         project = ev.project
-        for module in project.modules():
-            summary = project.summary(module)
-            if summary is None:
-                continue
+        for module, summary in project.summaries():
             for qualname, function in summary.functions.items():
                 if not function.loops or function.yields is not None:
                     continue  # a generator's loop hands the batches on: its caller's loop uses them
@@ -217,10 +214,7 @@ class LoaderConsumers:
                     role, evidence = self._ignite_role(framework)
                     found.append(((module, qualname), role, loaders, "ignite", evidence))
         # `def train_dataloader(self)` of a LightningModule or DataModule, wherever it is used.
-        for module in ev.project.modules():
-            summary = ev.project.summary(module)
-            if summary is None:
-                continue
+        for module, summary in ev.project.summaries():
             for class_qualname, info in summary.classes.items():
                 externals = ev.externals_of(module, class_qualname)
                 if not ({api.LIGHTNING_MODULE, api.LIGHTNING_DATAMODULE} & externals):
@@ -264,34 +258,35 @@ def batch_sources(values, parts: bool = True) -> frozenset:
     """Loader sites of the batch tensors among these values (inside tuples too); with
     `parts=False`, not of the rows or fields reached by iterating a batch."""
     found = set()
-    stack = list(values)
-    seen = 0
-    while stack and seen < 200:
-        seen += 1
-        value = stack.pop()
+    for seen, value in enumerate(_contents(values)):
+        if seen >= 200:
+            break
         if isinstance(value, Tensor) and value.source is not None and (parts or not value.part):
             found.add(value.source)
-        elif isinstance(value, Tup):
-            for item in value.items:
-                stack.extend(item)
-        elif isinstance(value, Seq):
-            stack.extend(value.elements)
     return frozenset(found)
 
 
 def _loaders_in(values, ev: Evaluator) -> list:
     found = []
-    stack = list(values)
-    while stack and len(found) < 50:
-        value = stack.pop()
+    for value in _contents(values):
+        if len(found) >= 50:
+            break
         if isinstance(value, Loader):
             found.append(value.site)
-        elif isinstance(value, Tup):
+    return found
+
+
+def _contents(values):
+    """The values and, depth first, what their tuples and sequences hold."""
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        yield value
+        if isinstance(value, Tup):
             for item in value.items:
                 stack.extend(item)
         elif isinstance(value, Seq):
             stack.extend(value.elements)
-    return found
 
 
 # -- the dataset a loader reads ----------------------------------------------------------

@@ -50,10 +50,7 @@ class TrainedModels:
                 entry[1].append(context)
 
         project = self.ev.project
-        for module in project.modules():
-            summary = project.summary(module)
-            if summary is None:
-                continue
+        for module, summary in project.summaries():
             for qualname, function in summary.functions.items():
                 steps = {loop for loop, role in self.loop_roles(module, qualname).items() if role == STEP}
                 if not steps:
